@@ -1,0 +1,1 @@
+"""Vitrine mobile_api."""

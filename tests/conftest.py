@@ -1,0 +1,55 @@
+"""Fixtures shared by the whole suite: a real Mosquitto and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tests.support.services import Broker, require_service, start_mosquitto
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A Mosquitto started from deploy/mosquitto.conf on a free loopback port."""
+    with start_mosquitto(tmp_path_factory.mktemp("mosquitto")) as broker:
+        yield broker
+
+
+@pytest.fixture
+def fresh_mosquitto(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of the test's own, for tests that restart or kill it."""
+    with start_mosquitto(tmp_path / "mosquitto") as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database made for this test run and dropped after it.
+
+    ``VITRINE_TEST_POSTGRES_URL`` names a server and an admin database
+    (``scripts/setup --postgres`` writes it to ``.venv/postgres.env``).
+    """
+    admin_url = os.environ.get("VITRINE_TEST_POSTGRES_URL")
+    if not admin_url:
+        require_service("PostgreSQL", "VITRINE_TEST_POSTGRES_URL is not set")
+    assert admin_url is not None
+    name = f"vitrine_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        require_service("PostgreSQL", f"cannot connect: {exc.orig}")
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
