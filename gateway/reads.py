@@ -1,0 +1,99 @@
+"""What every southbound adapter produces: normalised reads and device events.
+
+Adapters (one per vendor format, :mod:`gateway.adapters`) turn raw payload bytes
+into a list of these; the pipeline (:mod:`gateway.pipeline`) turns reads into
+store facts. Nothing here knows a vendor's field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from vitrine.contracts.ids import Epc
+
+__all__ = [
+    "AdapterOutput",
+    "BleRead",
+    "DeviceEvent",
+    "IBeacon",
+    "RfidRead",
+    "Skipped",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RfidRead:
+    """One tag observation by one reader antenna."""
+
+    epc: Epc
+    antenna: int | None
+    rssi_dbm: float | None
+    #: The reader's own time (UTC), if it sent one; the gateway also stamps receive time.
+    timestamp: datetime | None
+    reader: str | None
+    seen_count: int | None = None
+    frequency_mhz: float | None = None
+    phase_deg: float | None = None
+    tid: str | None = None
+    #: The vendor's own sequence number (Zebra ``eventNum``), for gap detection.
+    sequence: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IBeacon:
+    uuid: str
+    major: int
+    minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class BleRead:
+    """One BLE advertisement report from a scanner (or a Zebra FXR ``BLE_DATA`` event)."""
+
+    device_id: str
+    room: str | None
+    rssi_dbm: float | None
+    distance_m: float | None
+    ibeacon: IBeacon | None
+    timestamp: datetime | None
+    #: ``rssi@1m`` as the scanner reported it (calibrated power), if any.
+    rssi_at_1m: float | None = None
+    mac: str | None = None
+    #: Which scanner/reader reported it, when known from configuration or payload.
+    scanner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Reader/scanner health that carries no read: heartbeats, antennas, overflow, status."""
+
+    device: str | None
+    event: Literal[
+        "heartbeat",
+        "antenna_connected",
+        "antenna_disconnected",
+        "overflow",
+        "gpi",
+        "gpo",
+        "error",
+        "warning",
+        "status",
+        "inventory_status",
+    ]
+    timestamp: datetime | None
+    antenna: int | None = None
+    #: For ``overflow``: how many events the reader purged (Impinj ``eventsPurged``).
+    lost: int | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An input that is valid but carries nothing for Vitrine, with the reason."""
+
+    reason: str
+
+
+AdapterOutput = RfidRead | BleRead | DeviceEvent | Skipped
