@@ -6,7 +6,11 @@ Each package contributes its sub-commands through ``register(app)`` in its own
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+import typer.main
 
 import firmware_sim.cli
 import gateway.cli
@@ -33,13 +37,59 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        is_flag=True,
+        help="Print the version.",
+    ),
 ) -> None:
     """Vitrine: online intent joined with live RFID/BLE store data."""
 
 
 for package_cli in (server.cli, gateway.cli, mobile_api.cli, firmware_sim.cli):
     package_cli.register(app)
+
+
+def available_commands() -> set[tuple[str, ...]]:
+    """Every command path the CLI has, e.g. ``("db", "upgrade")``."""
+    found: set[tuple[str, ...]] = set()
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        found.add(path)
+        if hasattr(command, "list_commands"):
+            ctx = command.context_class(command)
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+@app.command()
+def demo(
+    workdir: Path = typer.Option(Path("var/demo"), help="Where the demo keeps its data and logs."),
+    scenario: str = typer.Option("busy-saturday", help="Simulator scenario played on a loop."),
+    speed: str = typer.Option("1", help="Simulation speed (1 = real time)."),
+    http_port: int = typer.Option(8000, help="Server port (the next free one if taken)."),
+    mobile_port: int = typer.Option(8100, help="mobile_api port (the next free one if taken)."),
+) -> None:
+    """Run a demo store: broker, server, gateway, mobile_api and simulated shoppers."""
+    from vitrine.demo import DemoPlan, run_demo
+    from vitrine.runtime.logs import configure_logging
+
+    configure_logging("WARNING", "text")
+    plan = DemoPlan(
+        workdir=workdir.resolve(),
+        http_port=http_port,
+        mobile_port=mobile_port,
+        scenario=scenario,
+        speed=speed,
+        available=available_commands(),
+    )
+    raise typer.Exit(run_demo(plan))
 
 
 def main() -> None:
