@@ -1,0 +1,1 @@
+"""Alembic migration scripts (driven by :mod:`server.migrate`)."""
