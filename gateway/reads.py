@@ -17,6 +17,7 @@ __all__ = [
     "AdapterOutput",
     "BleRead",
     "DeviceEvent",
+    "DeviceEventKind",
     "IBeacon",
     "RfidRead",
     "Skipped",
@@ -39,6 +40,9 @@ class RfidRead:
     tid: str | None = None
     #: The vendor's own sequence number (Zebra ``eventNum``), for gap detection.
     sequence: int | None = None
+    #: The reader's clock looks unset (e.g. LLRP readers without NTP report January
+    #: 2000); ``timestamp`` is still the reader's value — use the receive time instead.
+    clock_suspect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,23 +69,26 @@ class BleRead:
     scanner: str | None = None
 
 
+DeviceEventKind = Literal[
+    "heartbeat",
+    "antenna_connected",
+    "antenna_disconnected",
+    "overflow",
+    "gpi",
+    "gpo",
+    "error",
+    "warning",
+    "status",
+    "inventory_status",
+]
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceEvent:
     """Reader/scanner health that carries no read: heartbeats, antennas, overflow, status."""
 
     device: str | None
-    event: Literal[
-        "heartbeat",
-        "antenna_connected",
-        "antenna_disconnected",
-        "overflow",
-        "gpi",
-        "gpo",
-        "error",
-        "warning",
-        "status",
-        "inventory_status",
-    ]
+    event: DeviceEventKind
     timestamp: datetime | None
     antenna: int | None = None
     #: For ``overflow``: how many events the reader purged (Impinj ``eventsPurged``).
