@@ -1,0 +1,283 @@
+"""The pipeline: normalised reads and device events in, store facts out.
+
+Synchronous and deterministic: every call carries its own time (the gateway's
+receive time for input, the tick time for timers), so the same input sequence
+always yields the same facts with the same ``event_id``s. The service owns all
+I/O; see ``docs/gateway.md`` for the rules and their constants.
+
+Reader clocks are not trusted (LLRP readers without NTP report January 2000,
+WIRE-FORMATS.md §3): decisions and ``occurred_at`` use the receive time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.epc import try_decode_epc
+from gateway.health import HealthBook
+from gateway.pipeline.identity import Identity, SaltSource
+from gateway.pipeline.items import EpcInfo, ItemTracker, Placement
+from gateway.pipeline.rules import PipelineRules
+from gateway.pipeline.shoppers import ShopperTracker
+from gateway.reads import AdapterOutput, BleRead, DeviceEvent, RfidRead, Skipped
+from vitrine.contracts.facts import Fact, ReadsLost, make_event_id
+from vitrine.contracts.ids import Epc, GatewayId, Gtin, StoreId
+from vitrine.contracts.layout import StoreLayout
+
+__all__ = ["SNAPSHOT_VERSION", "Pipeline", "PipelineStats", "no_epc_info", "sgtin_info"]
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_VERSION = 1
+
+#: A sequence number this far *below* the last one means the reader restarted
+#: its counter (Zebra ``eventNum`` starts again at boot), not a reordering.
+_SEQUENCE_RESET = 1000
+
+
+def no_epc_info(epc: Epc) -> tuple[Gtin | None, str | None]:
+    return (None, None)
+
+
+def sgtin_info(epc: Epc) -> tuple[Gtin | None, str | None]:
+    """GTIN-14 and serial of an SGTIN-96/198 EPC (GS1 TDS §14.5.1), else ``(None, None)``."""
+    info = try_decode_epc(epc)
+    if info is None or info.gtin is None:
+        return (None, None)
+    return (info.gtin, info.serial)
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters the service exports as metrics."""
+
+    rfid_reads: int = 0
+    ble_reads: int = 0
+    device_events: int = 0
+    skipped: int = 0
+    #: Reads the layout cannot place (unknown reader/antenna/room, or no RSSI).
+    unplaced: dict[str, int] = field(default_factory=dict)
+
+    def unplace(self, why: str) -> None:
+        self.unplaced[why] = self.unplaced.get(why, 0) + 1
+
+
+class Pipeline:
+    """Turns adapter outputs into facts for one store."""
+
+    def __init__(
+        self,
+        layout: StoreLayout,
+        gateway_id: str,
+        *,
+        salt_source: SaltSource,
+        app_beacon_uuid: str | None = None,
+        rules: PipelineRules | None = None,
+        epc_info: EpcInfo = sgtin_info,
+    ) -> None:
+        self.rules = rules or PipelineRules()
+        self.store = StoreId(layout.store.id)
+        self.gateway = GatewayId(gateway_id)
+        self.health = HealthBook()
+        self.stats = PipelineStats()
+        self.items = ItemTracker(self.store, self.gateway, self.rules.items, epc_info)
+        self.shoppers = ShopperTracker(self.store, self.gateway, self.rules.shoppers)
+        self._identity = Identity(app_beacon_uuid, salt_source, self.rules.anonymous_salt_period_s)
+        self._now = float("-inf")
+        self._sequences: dict[str, int] = {}
+        zones = {z.id: z for z in layout.zones}
+        self._zones = {z.id: Placement(z.id, z.type, None) for z in layout.zones}
+        self._antennas: dict[tuple[str, int], Placement] = {}
+        self._reader_zone: dict[str, Placement | None] = {}
+        for reader in layout.readers:
+            for ant in reader.antennas:
+                self._antennas[(reader.id, ant.port)] = Placement(
+                    ant.zone, zones[ant.zone].type, ant.rack
+                )
+            # Without an antenna number (Zebra SIMPLE/CUSTOM modes) a read can
+            # only be placed when all of the reader's antennas cover one zone.
+            covered = {(a.zone, a.rack) for a in reader.antennas}
+            zones_covered = {a.zone for a in reader.antennas}
+            if len(zones_covered) == 1:
+                zone = next(iter(zones_covered))
+                rack = next(iter(covered))[1] if len(covered) == 1 else None
+                self._reader_zone[reader.id] = Placement(zone, zones[zone].type, rack)
+            else:
+                self._reader_zone[reader.id] = None
+        #: ESPresense room (or scanner id) -> (scanner id, placement).
+        self._scanners: dict[str, tuple[str, Placement]] = {}
+        for scanner in layout.scanners:
+            placement = Placement(scanner.zone, zones[scanner.zone].type, None)
+            self._scanners[scanner.id] = (scanner.id, placement)
+        for scanner in layout.scanners:
+            placement = Placement(scanner.zone, zones[scanner.zone].type, None)
+            self._scanners[scanner.room] = (scanner.id, placement)
+
+    # ------------------------------------------------------------------ input
+    def _clock(self, at: datetime | float) -> float:
+        t = at if isinstance(at, float | int) else at.timestamp()
+        # Never let time run backwards (a wall-clock step): rules assume order.
+        self._now = max(self._now, float(t))
+        return self._now
+
+    def feed(
+        self, output: AdapterOutput, received_at: datetime, *, reader: str | None = None
+    ) -> list[Fact]:
+        """One adapter output received at ``received_at``; ``reader`` comes from routing."""
+        t = self._clock(received_at)
+        if isinstance(output, RfidRead):
+            return self._rfid(output, reader or output.reader, t)
+        if isinstance(output, BleRead):
+            return self._ble(output, reader, t)
+        if isinstance(output, DeviceEvent):
+            return self._device_event(output, reader or output.device, t)
+        if isinstance(output, Skipped):
+            self.stats.skipped += 1
+        return []
+
+    def feed_many(
+        self, outputs: list[AdapterOutput], received_at: datetime, *, reader: str | None = None
+    ) -> list[Fact]:
+        facts: list[Fact] = []
+        for output in outputs:
+            facts.extend(self.feed(output, received_at, reader=reader))
+        return facts
+
+    def tick(self, now: datetime) -> list[Fact]:
+        """Timers: departures, dwells, devices that left by timeout."""
+        t = self._clock(now)
+        return [*self.items.tick(t), *self.shoppers.tick(t)]
+
+    def _rfid(self, read: RfidRead, reader: str | None, t: float) -> list[Fact]:
+        self.stats.rfid_reads += 1
+        if reader is None:
+            self.stats.unplace("no_reader")
+            return []
+        self.health.read("reader", reader, t)
+        facts = self._sequence(reader, read.sequence, t)
+        if read.antenna is not None:
+            placement = self._antennas.get((reader, read.antenna))
+        else:
+            placement = self._reader_zone.get(reader)
+        if placement is None:
+            self.stats.unplace("unknown_antenna" if read.antenna is not None else "no_antenna")
+            return facts
+        facts.extend(
+            self.items.observe(read.epc, placement, reader, read.antenna, read.rssi_dbm, t)
+        )
+        return facts
+
+    def _sequence(self, reader: str, seq: int | None, t: float) -> list[Fact]:
+        if seq is None:
+            return []
+        last = self._sequences.get(reader)
+        if last is None or seq > last or last - seq > _SEQUENCE_RESET:
+            self._sequences[reader] = seq
+        if last is None or seq <= last + 1:
+            return []
+        gap = seq - last - 1
+        self.health.lost(reader, gap)
+        when = datetime.fromtimestamp(t, UTC)
+        return [
+            ReadsLost(
+                event_id=make_event_id(self.store, "reads_lost", reader, "sequence_gap", last, seq),
+                store=self.store,
+                gateway=self.gateway,
+                occurred_at=when,
+                reader=reader,
+                count=gap,
+                reason=f"sequence gap: events {last + 1}..{seq - 1} never arrived",
+            )
+        ]
+
+    def _ble(self, read: BleRead, reader: str | None, t: float) -> list[Fact]:
+        self.stats.ble_reads += 1
+        where = None
+        for key in (read.room, read.scanner, reader):
+            if key is not None and key in self._scanners:
+                where = self._scanners[key]
+                break
+        if where is None:
+            self.stats.unplace("unknown_scanner")
+            return []
+        scanner, placement = where
+        self.health.read("scanner", scanner, t)
+        rssi = self.shoppers.rssi_of(read.rssi_dbm, read.distance_m, read.rssi_at_1m)
+        if rssi is None:
+            self.stats.unplace("no_rssi")
+            return []
+        identity = self._identity.of(read, t)
+        return self.shoppers.observe(identity.device, identity.kind, scanner, placement, rssi, t)
+
+    def _device_event(self, event: DeviceEvent, device: str | None, t: float) -> list[Fact]:
+        self.stats.device_events += 1
+        if device is None:
+            self.stats.unplace("no_device")
+            return []
+        if device in self._scanners:  # an ESPresense node's status/telemetry
+            self.health.event("scanner", self._scanners[device][0], event, t)
+            return []
+        self.health.event("reader", device, event, t)
+        if event.event != "overflow":
+            return []
+        if event.lost is not None:
+            self.health.lost(device, event.lost)
+        when = datetime.fromtimestamp(t, UTC)
+        first = event.detail.get("first_at")
+        last = event.detail.get("last_at")
+        return [
+            ReadsLost(
+                event_id=make_event_id(
+                    self.store, "reads_lost", device, "overflow", when.isoformat(), event.lost
+                ),
+                store=self.store,
+                gateway=self.gateway,
+                occurred_at=when,
+                reader=device,
+                count=event.lost,
+                reason="reader overflow: events purged from its buffer",
+                first_at=first if isinstance(first, datetime) else None,
+                last_at=last if isinstance(last, datetime) else None,
+            )
+        ]
+
+    # --------------------------------------------------------------- snapshot
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state: items in zones, present devices, reader sequences.
+
+        Holds no salt and no raw device address (anonymous devices appear only
+        under their salted hash).
+        """
+        return {
+            "version": SNAPSHOT_VERSION,
+            "store": self.store,
+            "items": self.items.snapshot(),
+            "shoppers": self.shoppers.snapshot(),
+            "sequences": dict(self._sequences),
+        }
+
+    def restore(self, data: dict[str, Any], now: datetime) -> None:
+        """Take back a :meth:`snapshot`; known items in known zones will not re-arrive."""
+        if data.get("version") != SNAPSHOT_VERSION or data.get("store") != self.store:
+            log.warning(
+                "ignoring pipeline state of another version or store",
+                extra={"store": self.store, "version": data.get("version")},
+            )
+            return
+        t = self._clock(now)
+        items = data.get("items")
+        shoppers = data.get("shoppers")
+        sequences = data.get("sequences")
+        n_items = self.items.restore(items, t, self._zones) if isinstance(items, dict) else 0
+        n_dev = self.shoppers.restore(shoppers, t, self._zones) if isinstance(shoppers, dict) else 0
+        if isinstance(sequences, dict):
+            self._sequences.update(
+                {str(k): int(v) for k, v in sequences.items() if isinstance(v, int)}
+            )
+        log.info(
+            "pipeline state restored",
+            extra={"store": self.store, "items": n_items, "devices": n_dev},
+        )

@@ -1,0 +1,133 @@
+"""Tuning constants of the pipeline, each with the reason for its value.
+
+They are grouped in frozen dataclasses so a test or a site can override one
+without touching the rest (``replace(ItemRules(), sales_floor_departure_s=90)``).
+
+The baseline to beat is the EdgeX Foundry retail RFID rules: an item "arrives"
+after 2 reads, "moves" when another reader beats the current one by an RSSI
+margin, and "departs" after 600 s unseen whatever the zone. One departure delay
+for every zone is wrong both ways: a garment carried out of a fitting room is
+news within seconds, while a stockroom read on a duty cycle is silent for
+minutes without having gone anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vitrine.contracts.layout import ZoneType
+
+__all__ = ["ItemRules", "PipelineRules", "ShopperRules"]
+
+
+def _departures() -> dict[ZoneType, float]:
+    return {
+        # A garment taken out of a cubicle or off the till pad is the signal the
+        # engine waits for ("tried on", "bought"); the antennas there are close
+        # and read a present tag several times a second in dense-reader mode, so
+        # 10-15 s of silence is already a strong signal while still riding out a
+        # tag shielded for a few seconds by a body or a bag.
+        ZoneType.FITTING_ROOM: 15.0,
+        ZoneType.TILL: 10.0,
+        # Entrance/exit portals see items only while they pass: a short stay.
+        ZoneType.ENTRANCE: 10.0,
+        ZoneType.EXIT: 5.0,
+        # Shelf/ceiling readers on the floor read a static tag many times a
+        # minute; a minute of silence is 10x quicker than EdgeX's 600 s and still
+        # long enough for a shopper holding the item behind them for a while.
+        ZoneType.SALES_FLOOR: 60.0,
+        # Stockroom readers commonly run inventory sweeps on a duty cycle (to
+        # stop interfering with the floor readers); a false "departed" there
+        # makes the engine say "not in stock", so be slow: 15 minutes.
+        ZoneType.STOCKROOM: 900.0,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRules:
+    """Hysteresis for RFID items (per EPC)."""
+
+    #: Reads of one tag by one antenna closer than this collapse into one read
+    #: (the strongest kept): in dense-reader mode a tag is reported several
+    #: times per inventory round, and a redelivered MQTT message repeats reads.
+    #: Half a second keeps "two reads" meaning "seen on two rounds".
+    dedupe_s: float = 0.5
+    #: Evidence window: reads older than this no longer count for a zone. 10 s
+    #: covers readers with a ``reportFilter`` duration of a few seconds (one
+    #: report per tag per period) while letting a moved item's old zone fade.
+    window_s: float = 10.0
+    #: Zones are compared on their reads within this (shorter) window, so a
+    #: zone the item has left stops counting after 5 s rather than the full
+    #: evidence window: the move shows within ``compare_s + move_sustain_s``.
+    compare_s: float = 5.0
+    #: Reads in one zone within the window before an item "arrives" (EdgeX
+    #: uses 2): one stray read through a wall or from a passing trolley is not
+    #: an arrival, two rounds in a row are.
+    arrival_min_reads: int = 2
+    #: A zone change needs the new zone's mean RSSI over the window to beat the
+    #: current zone's by this much. Tag RSSI moves ±3-4 dB with orientation and
+    #: bodies; 6 dB is twice that, yet smaller than the ~10 dB+ a tag gains by
+    #: being in front of an antenna rather than across the room.
+    rssi_margin_db: float = 6.0
+    #: Without RSSI (Zebra SIMPLE/CUSTOM/CONVEYOR modes send none), the new zone
+    #: must have this many times the current zone's read count in the window.
+    count_ratio: float = 2.0
+    #: The new zone must keep winning for this long before the item "moves":
+    #: two to three inventory rounds, so a tag read across zones for a moment
+    #: (a shopper walking past with it) does not generate a move and a move back.
+    move_sustain_s: float = 2.0
+    #: Departure delay per zone type (seconds unseen in that zone).
+    departure_s: dict[ZoneType, float] = field(default_factory=_departures)
+
+    def departure_for(self, zone_type: ZoneType) -> float:
+        return self.departure_s.get(zone_type, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ShopperRules:
+    """Smoothing and hysteresis for shopper devices seen by BLE scanners."""
+
+    #: Time constant of the per-scanner exponential moving average of RSSI.
+    #: Phones advertise ~1/s per scanner (QUALITY.md); with tau = 1.5 s one new
+    #: report carries half the weight (alpha = 1 - e^(-1/1.5) = 0.49), which
+    #: cuts σ 3-6 dB noise by ~1.7x while a real 20-30 dB swing shows in 2 reports.
+    ema_tau_s: float = 1.5
+    #: A scanner silent this long no longer counts (the phone left its range).
+    scanner_stale_s: float = 5.0
+    #: The strongest zone must beat the current one by this margin (dB) to take
+    #: over. With σ 6 dB noise the smoothed difference of two scanners has σ of
+    #: ~5 dB; a device sitting in a zone is >10 dB stronger on its own scanner,
+    #: so crossing a 6 dB margin needs a >3σ excursion sustained (below).
+    margin_db: float = 6.0
+    #: ... and keep winning for this long: one more report, which turns the
+    #: rare single noisy excursion into a joint event (probability squared).
+    switch_sustain_s: float = 0.9
+    #: After a switch, stay at least this long: bounds flapping at the border
+    #: of two zones to one change per 3 s even in the worst case.
+    min_stay_s: float = 3.0
+    #: Reports within ``enter_window_s`` before a device "enters": a phone
+    #: walking past the shop window is caught once or twice by the entrance
+    #: scanner; a shopper coming in is reported continuously.
+    enter_min_reports: int = 3
+    enter_window_s: float = 10.0
+    #: No report from any scanner for this long: the device "left". A phone in
+    #: a pocket behind a body drops out for tens of seconds; the exit zone is
+    #: the fast path, this is the safety net.
+    left_timeout_s: float = 60.0
+    #: A stay this long in one zone is a "dwell" (once per stay): walking
+    #: through a zone takes < 10 s, stopping at a rack to look takes longer.
+    dwell_s: float = 20.0
+    #: Path-loss exponent and reference power used to turn a distance-only
+    #: report into a pseudo-RSSI (ESPresense v4 default absorption 2.7 and
+    #: Tx reference -59 dBm, WIRE-FORMATS.md §5).
+    path_loss_n: float = 2.7
+    ref_rssi_1m_dbm: float = -59.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRules:
+    items: ItemRules = field(default_factory=ItemRules)
+    shoppers: ShopperRules = field(default_factory=ShopperRules)
+    #: How often anonymous device hashes change their salt (daily: footfall
+    #: within a day counts a device once; nothing links days).
+    anonymous_salt_period_s: int = 86_400

@@ -1,0 +1,211 @@
+"""Items: arrival, moves with a margin, departures per zone type, restarts."""
+
+from __future__ import annotations
+
+import random
+
+from gateway.pipeline import Pipeline
+from gateway.reads import DeviceEvent, RfidRead
+from tests.gateway.pipeline.conftest import at, make_pipeline
+from vitrine.contracts.facts import (
+    Fact,
+    ItemArrived,
+    ItemDeparted,
+    ItemMoved,
+    ReadsLost,
+    dump_fact,
+    parse_fact,
+)
+from vitrine.contracts.ids import Epc
+
+#: TDS Annex E.3 worked example: GTIN-14 80614141123458, serial 6789.
+SGTIN = Epc("3074257BF7194E4000001A85")
+OPAQUE = Epc("E28011002000564500000002")
+
+
+def read(
+    epc: Epc = SGTIN, antenna: int | None = 1, rssi: float | None = -50.0, seq: int | None = None
+) -> RfidRead:
+    return RfidRead(
+        epc=epc, antenna=antenna, rssi_dbm=rssi, timestamp=None, reader=None, sequence=seq
+    )
+
+
+def feed(p: Pipeline, t: float, r: RfidRead, reader: str = "fx1") -> list[Fact]:
+    return p.feed(r, at(t), reader=reader)
+
+
+def kinds(facts: list[Fact]) -> list[str]:
+    return [f.kind for f in facts]
+
+
+def test_one_read_is_not_an_arrival_two_rounds_are(pipeline: Pipeline) -> None:
+    assert feed(pipeline, 0, read()) == []
+    facts = feed(pipeline, 1, read())
+    assert kinds(facts) == ["item_arrived"]
+    fact = facts[0]
+    assert isinstance(fact, ItemArrived)
+    assert (fact.zone, fact.rack, fact.reader, fact.antenna) == ("floor", "rack-a", "fx1", 1)
+    assert (fact.gtin, fact.serial) == ("80614141123458", "6789")
+    assert fact.occurred_at == at(1)
+    assert parse_fact(dump_fact(fact)) == fact
+
+
+def test_reads_within_the_dedupe_window_count_once(pipeline: Pipeline) -> None:
+    assert feed(pipeline, 0.0, read()) == []
+    assert feed(pipeline, 0.1, read()) == []
+    assert feed(pipeline, 0.2, read()) == []
+    assert kinds(feed(pipeline, 0.6, read())) == ["item_arrived"]
+
+
+def test_opaque_epcs_arrive_without_gtin(pipeline: Pipeline) -> None:
+    feed(pipeline, 0, read(OPAQUE))
+    (fact,) = feed(pipeline, 1, read(OPAQUE))
+    assert isinstance(fact, ItemArrived)
+    assert fact.epc == OPAQUE and fact.gtin is None and fact.serial is None
+
+
+def test_a_move_needs_the_rssi_margin_sustained(pipeline: Pipeline) -> None:
+    feed(pipeline, 0, read(rssi=-55))
+    feed(pipeline, 1, read(rssi=-55))
+    # Read from the fitting room too, but only 3 dB stronger: no move, however long.
+    for t in range(2, 30):
+        assert feed(pipeline, t, read(rssi=-55)) == []
+        assert feed(pipeline, t + 0.5, read(antenna=2, rssi=-52)) == []
+    # Now the fitting-room antenna is 15 dB stronger: a move after the sustain time.
+    moves: list[tuple[float, Fact]] = []
+    for t in range(30, 40):
+        for f in feed(pipeline, t, read(rssi=-65)) + feed(
+            pipeline, t + 0.5, read(antenna=2, rssi=-50)
+        ):
+            moves.append((t, f))
+    assert [f.kind for _, f in moves] == ["item_moved"]
+    t_move, fact = moves[0]
+    assert isinstance(fact, ItemMoved)
+    assert (fact.from_zone, fact.zone) == ("floor", "fitting")
+    assert t_move <= 33  # margin beaten at once, sustained 2 s
+
+
+def test_an_item_carried_away_moves_once_its_old_zone_falls_silent(pipeline: Pipeline) -> None:
+    feed(pipeline, 0, read(rssi=-50))
+    feed(pipeline, 1, read(rssi=-50))
+    facts: list[Fact] = []
+    for t in range(2, 12):  # now only the till reads it, weaker than the floor did
+        facts += feed(pipeline, t, read(antenna=3, rssi=-70))
+    assert kinds(facts) == ["item_moved"]
+    assert isinstance(facts[0], ItemMoved) and facts[0].zone == "till"
+
+
+def test_no_move_on_rssi_noise_between_neighbouring_antennas() -> None:
+    rng = random.Random(7)
+    pipeline = make_pipeline()
+    facts: list[Fact] = []
+    for i in range(1200):  # 10 minutes at 2 reads/s per antenna, σ 4 dB
+        t = i * 0.5
+        facts += feed(pipeline, t, read(rssi=rng.gauss(-55, 4)))
+        facts += feed(pipeline, t + 0.25, read(antenna=2, rssi=rng.gauss(-62, 4)))
+    assert kinds(facts) == ["item_arrived"]
+
+
+def test_simple_mode_reads_without_rssi_or_antenna() -> None:
+    pipeline = make_pipeline()
+    # simple1 has one antenna, in the stockroom: reads without antenna place there.
+    assert feed(pipeline, 0, read(antenna=None, rssi=None), reader="simple1") == []
+    (fact,) = feed(pipeline, 1, read(antenna=None, rssi=None), reader="simple1")
+    assert isinstance(fact, ItemArrived) and fact.zone == "stock" and fact.rssi_dbm is None
+    # fx1 covers several zones: an antenna-less read from it cannot be placed.
+    assert feed(pipeline, 2, read(antenna=None, rssi=None)) == []
+    assert pipeline.stats.unplaced == {"no_antenna": 1}
+
+
+def test_a_move_by_read_count_when_rssi_is_absent(pipeline: Pipeline) -> None:
+    feed(pipeline, 0, read(antenna=4, rssi=None))
+    feed(pipeline, 1, read(antenna=4, rssi=None))
+    facts: list[Fact] = []
+    for t in range(2, 10):  # read twice as often on the floor, once in the stockroom
+        facts += feed(pipeline, t, read(antenna=1, rssi=None))
+        facts += feed(pipeline, t + 0.5, read(antenna=1, rssi=None))
+        if t < 4:
+            facts += feed(pipeline, t + 0.7, read(antenna=4, rssi=None))
+    assert kinds(facts) == ["item_moved"]
+
+
+def _departure_after(antenna: int) -> float:
+    pipeline = make_pipeline()
+    feed(pipeline, 0, read(antenna=antenna))
+    feed(pipeline, 1, read(antenna=antenna))
+    for second in range(2, 2000):
+        facts = pipeline.tick(at(second))
+        if facts:
+            (fact,) = facts
+            assert isinstance(fact, ItemDeparted)
+            return (fact.occurred_at - at(1)).total_seconds()
+    raise AssertionError("never departed")
+
+
+def test_departure_delays_follow_the_zone_type() -> None:
+    fitting, till, floor, stock = (_departure_after(a) for a in (2, 3, 1, 4))
+    assert till == 10 and fitting == 15 and floor == 60 and stock == 900
+    assert till < fitting < floor < 600 < stock  # EdgeX departs everything at 600 s
+
+
+def test_departure_is_deterministic_whatever_the_tick_phase() -> None:
+    ids = set()
+    for phase in (0.0, 0.3, 0.9):
+        pipeline = make_pipeline()
+        feed(pipeline, 0, read(antenna=2))
+        feed(pipeline, 1, read(antenna=2))
+        facts = [f for s in range(2, 30) for f in pipeline.tick(at(s + phase))]
+        assert kinds(facts) == ["item_departed"]
+        ids.add(facts[0].event_id)
+    assert len(ids) == 1
+
+
+def test_restore_from_snapshot_emits_no_arrivals_and_no_departure_storm() -> None:
+    import orjson
+
+    before = make_pipeline()
+    for epc_n in range(20):
+        epc = Epc(f"E2000000000000000000{epc_n:04X}")
+        feed(before, 0, read(epc))
+        feed(before, 1, read(epc))
+    state = orjson.loads(orjson.dumps(before.snapshot()))  # through JSON, as on disk
+    after = make_pipeline()
+    after.restore(state, at(3600))  # back an hour later
+    facts: list[Fact] = []
+    for epc_n in range(20):
+        epc = Epc(f"E2000000000000000000{epc_n:04X}")
+        facts += feed(after, 3601, read(epc)) + feed(after, 3602, read(epc))
+    facts += after.tick(at(3610))
+    assert facts == []
+    # ... and items that are really gone still depart, counted from the restart.
+    (fact, *_) = after.tick(at(3602 + 60))
+    assert isinstance(fact, ItemDeparted)
+
+
+def test_zebra_eventnum_gaps_become_reads_lost(pipeline: Pipeline) -> None:
+    assert feed(pipeline, 0, read(seq=100)) == []
+    assert feed(pipeline, 1, read(seq=101)) != []  # the arrival
+    facts = feed(pipeline, 2, read(seq=110))
+    (lost,) = [f for f in facts if isinstance(f, ReadsLost)]
+    assert (lost.reader, lost.count) == ("fx1", 8)
+    assert feed(pipeline, 3, read(seq=110)) == []  # a redelivery is not a gap
+    assert feed(pipeline, 4, read(seq=3)) == []  # the reader rebooted: counter reset
+    assert feed(pipeline, 5, read(seq=4)) == []
+
+
+def test_overflow_events_report_the_loss_and_antennas_feed_health(pipeline: Pipeline) -> None:
+    (lost,) = pipeline.feed(
+        DeviceEvent(device=None, event="overflow", timestamp=None, lost=42), at(0), reader="fx1"
+    )
+    assert isinstance(lost, ReadsLost) and lost.count == 42 and lost.reader == "fx1"
+    pipeline.feed(
+        DeviceEvent(device="fx1", event="antenna_disconnected", timestamp=None, antenna=3), at(1)
+    )
+    pipeline.feed(DeviceEvent(device="fx1", event="heartbeat", timestamp=None), at(2))
+    health = pipeline.health.device("reader", "fx1")
+    assert health is not None
+    report = health.report(2)
+    assert report["disconnected_antennas"] == [3]
+    assert report["overflows"] == 1 and report["lost_reads"] == 42
+    assert report["last_heartbeat"] == at(2).isoformat()
