@@ -1,11 +1,95 @@
-"""``vitrine`` sub-commands contributed by the firmware_sim package."""
+"""``vitrine sim …``: run a scenario, or offer sustained load (docs/simulator.md)."""
 
 from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
 
 import typer
 
 __all__ = ["register"]
 
+log = logging.getLogger(__name__)
+
+sim_app = typer.Typer(help="Simulate a store's readers, scanners and shoppers.",
+                      no_args_is_help=True)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@sim_app.command("run")
+def run_command(
+    scenario: str = typer.Option(..., "--scenario", help="A shipped scenario name or a YAML file."),
+    speed: str = typer.Option("max", "--speed", help="Times real time, or 'max'."),
+    seed: int = typer.Option(1, "--seed"),
+    out: Path | None = typer.Option(None, "--out", help="Every emitted message, JSON lines."),
+    truth: Path | None = typer.Option(None, "--truth", help="Ground truth, JSON lines."),
+    no_broker: bool = typer.Option(False, "--no-broker", help="Do not publish to MQTT."),
+    mqtt_url: str | None = typer.Option(None, "--mqtt-url", help="Default: VITRINE_MQTT_URL."),
+    events_url: str | None = typer.Option(
+        None, "--events-url", help="POST web events here, e.g. http://127.0.0.1:8000/v1/events."
+    ),
+    duration: float | None = typer.Option(None, "--duration", help="Override (sim seconds)."),
+) -> None:
+    """Run a scenario: real time × --speed, deterministic for a --seed."""
+    from firmware_sim.engine import Simulation
+    from firmware_sim.scenario import ScenarioError, load_scenario
+    from firmware_sim.shell import run_simulation
+    from vitrine.runtime.settings import CommonSettings
+
+    try:
+        sc = load_scenario(scenario)
+    except ScenarioError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scenario") from exc
+    if duration is not None:
+        sc = sc.model_copy(update={"duration_s": duration})
+    if speed == "max":
+        pace: float | None = None
+    else:
+        try:
+            pace = float(speed)
+        except ValueError:
+            raise typer.BadParameter("a number or 'max'", param_hint="--speed") from None
+        if pace <= 0:
+            raise typer.BadParameter("must be > 0", param_hint="--speed")
+    url = None if no_broker else (mqtt_url or CommonSettings().mqtt_url)
+    sim = Simulation(sc.bundle(), sc, seed)
+    report = run_simulation(sim, speed=pace, out=out, truth=truth, mqtt_url=url,
+                            events_url=events_url, progress=_progress)
+    acked = f"{report.acked} acked" if url else "no broker"
+    _progress(f"done: {sc.name} seed {seed}: {report.sim_seconds:.0f} sim s in "
+              f"{report.wall_seconds:.1f} s, {report.messages} MQTT messages ({acked}), "
+              f"{report.http_events} web events ({report.http_failed} failed posts)")
+
+
+@sim_app.command("load")
+def load_command(
+    stores: int = typer.Option(1, "--stores", min=1),
+    readers: int = typer.Option(10, "--readers", min=1),
+    reads_per_second: float = typer.Option(200.0, "--reads-per-second", min=0),
+    phones: int = typer.Option(0, "--phones", min=0),
+    batch: int = typer.Option(50, "--batch", min=1, help="Reads per message (1 = no batching)."),
+    duration: float = typer.Option(10.0, "--duration", min=0.1, help="Wall seconds."),
+    qos: int = typer.Option(0, "--qos", min=0, max=2),
+    mqtt_url: str | None = typer.Option(None, "--mqtt-url", help="Default: VITRINE_MQTT_URL."),
+) -> None:
+    """Offer sustained load; reports offered reads/s against the target."""
+    from firmware_sim.load import run_load
+    from vitrine.runtime.settings import CommonSettings
+
+    report = run_load(mqtt_url=mqtt_url or CommonSettings().mqtt_url, stores=stores,
+                      readers=readers, reads_per_second=reads_per_second, phones=phones,
+                      batch=batch, duration_s=duration, qos=qos, progress=_progress)
+    typer.echo(
+        f"offered {report.offered_reads_per_s:,.0f} reads/s of target "
+        f"{report.target_reads_per_s:,.0f} ({report.ratio:.1%}) over {report.duration_s:.1f} s; "
+        f"{report.offered_ble} BLE reports; {report.messages} messages, {report.acked} acked"
+    )
+
 
 def register(app: typer.Typer) -> None:
-    """Mount the firmware_sim's command groups on the root ``vitrine`` app."""
+    """Mount ``vitrine sim`` on the root ``vitrine`` app."""
+    app.add_typer(sim_app, name="sim")
