@@ -9,11 +9,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from server import migrate
-from server.settings import ServerSettings
 from vitrine.runtime.logs import configure_logging
+
+if TYPE_CHECKING:
+    from server.settings import ServerSettings
 
 __all__ = ["register"]
 
@@ -21,7 +24,13 @@ db_app = typer.Typer(help="Database migrations (SQLite by default, PostgreSQL by
 server_app = typer.Typer(help="The server process.")
 
 
+# Heavy imports (SQLAlchemy, Alembic, FastAPI) happen inside the commands: every
+# ``vitrine`` command imports this module, and most do not need them.
+
+
 def _settings() -> ServerSettings:
+    from server.settings import ServerSettings
+
     settings = ServerSettings()
     configure_logging(settings.log_level, settings.log_format)
     return settings
@@ -32,6 +41,8 @@ def db_upgrade(
     revision: str = typer.Argument("head", help="Target revision (default: the latest)."),
 ) -> None:
     """Migrate the database up to REVISION."""
+    from server import migrate
+
     settings = _settings()
     migrate.upgrade(settings.database_url, revision)
     typer.echo(f"database at {', '.join(migrate.current(settings.database_url)) or 'base'}")
@@ -42,6 +53,8 @@ def db_downgrade(
     revision: str = typer.Argument(..., help="Target revision ('base' empties the database)."),
 ) -> None:
     """Migrate the database down to REVISION."""
+    from server import migrate
+
     settings = _settings()
     migrate.downgrade(settings.database_url, revision)
     typer.echo(f"database at {', '.join(migrate.current(settings.database_url)) or 'base'}")
@@ -50,6 +63,8 @@ def db_downgrade(
 @db_app.command("current")
 def db_current() -> None:
     """Print the revision the database is at (``base`` if never migrated)."""
+    from server import migrate
+
     settings = _settings()
     typer.echo(", ".join(migrate.current(settings.database_url)) or "base")
 
@@ -66,3 +81,11 @@ def register(app: typer.Typer) -> None:
     """Mount the server's command groups on the root ``vitrine`` app."""
     app.add_typer(db_app, name="db")
     app.add_typer(server_app, name="server")
+    _register_views(app)
+
+
+def _register_views(app: typer.Typer) -> None:
+    """``vitrine views``: online-event normalisation (owned by ``server/events``)."""
+    from server.events.cli import views_app
+
+    app.add_typer(views_app, name="views")
