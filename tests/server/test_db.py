@@ -24,18 +24,18 @@ def test_sqlite_file_gets_its_directory_and_pragmas(tmp_path: Path) -> None:
     assert database.is_file()
 
 
-def test_sqlite_savepoints_really_roll_back(tmp_path: Path) -> None:
-    """pysqlite alone ignores SAVEPOINT semantics; the engine's BEGIN recipe fixes that."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'sp.db'}")
+def test_sqlite_ddl_is_transactional(tmp_path: Path) -> None:
+    """A rolled-back migration leaves no table behind.
+
+    pysqlite on its own emits no BEGIN before DDL, so this CREATE TABLE would
+    survive the rollback; the engine's "BEGIN IMMEDIATE" recipe makes it atomic.
+    """
+    engine = make_engine(f"sqlite:///{tmp_path / 'ddl.db'}")
     try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
-        with engine.begin() as connection:
-            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
-            savepoint = connection.begin_nested()
-            connection.exec_driver_sql("INSERT INTO t VALUES (2)")
-            savepoint.rollback()
         with engine.connect() as connection:
-            assert connection.execute(sa.text("SELECT x FROM t")).scalars().all() == [1]
+            transaction = connection.begin()
+            connection.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
+            transaction.rollback()
+        assert sa.inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
