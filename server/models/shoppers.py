@@ -62,6 +62,10 @@ class AliasKind(StrEnum):
     SHOPIFY_CUSTOMER_ID = "shopify_customer_id"
     #: A salted hash of the e-mail address, never the address itself.
     EMAIL_HASH = "email_hash"
+    #: GA4 Measurement Protocol ``app_instance_id`` (Firebase apps).
+    GA_APP_INSTANCE_ID = "ga_app_instance_id"
+    #: Shopify Web Pixels ``clientId`` (the browser, before login).
+    SHOPIFY_CLIENT_ID = "shopify_client_id"
 
 
 class ProfileAlias(SQLModel, table=True):
