@@ -1,0 +1,146 @@
+"""The mobile_api application and the process that serves it.
+
+:func:`create_app` builds the app for one :class:`MobileApiSettings`; its
+lifespan owns the database engine (``app.state.engine``), the bus client
+(``app.state.bus``) and the local connection hub (``app.state.hub``).
+:func:`uvicorn_config` is the one place the server's WebSocket limits are set:
+uvicorn's defaults are open (QUALITY.md fact 6), so the frame cap, ping
+heartbeat and an access log that drops query strings are configured here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from mobile_api import endpoints, ws
+from mobile_api.bus import Bus
+from mobile_api.settings import MobileApiSettings
+from mobile_api.stream import Hub
+from mobile_api.tokens import TokenSigner
+from server.db import make_engine, ping
+from server.errors import install_error_handler
+from vitrine import __version__
+from vitrine.runtime.http_ops import ops_router
+from vitrine.runtime.ops import Readiness
+
+__all__ = ["QueryStringFilter", "create_app", "serve", "uvicorn_config"]
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: MobileApiSettings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> FastAPI:
+    """The app. Pass ``engine`` to share one (tests) and ``clock`` to control time."""
+    settings.validate_for_run()
+    readiness = Readiness()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        db = make_engine(settings.database_url) if engine is None else engine
+        hub = Hub()
+        bus = Bus(settings.mqtt_url, hub, asyncio.get_running_loop())
+        app.state.engine, app.state.hub, app.state.bus = db, hub, bus
+        readiness.add("database", lambda: ping(db))
+        readiness.add("mqtt", bus.subscribed.is_set)
+        bus.start()
+        log.info("mobile_api started")
+        try:
+            yield
+        finally:
+            bus.stop()
+            if owned:
+                db.dispose()
+            log.info("mobile_api stopped")
+
+    app = FastAPI(
+        title="Vitrine mobile API",
+        version=__version__,
+        lifespan=lifespan,
+        description="The companion app's REST API and WebSocket (docs/mobile-api.md).",
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.signer = TokenSigner(
+        settings.mobile_secret_key.get_secret_value().encode(), lambda: clock().timestamp()
+    )
+    app.include_router(ops_router(readiness))
+    app.include_router(endpoints.router)
+    app.include_router(ws.router)
+    install_error_handler(app)
+    return app
+
+
+_QUERY = re.compile(r"\?[^\s\"]*")
+
+
+class QueryStringFilter(logging.Filter):
+    """Strips query strings from uvicorn's log lines (a token there must never be logged).
+
+    uvicorn writes the path *with* its query string both in the access log and
+    in the WebSocket ``[accepted]``/``403`` lines of ``uvicorn.error``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY.sub("", a) if isinstance(a, str) and "?" in a else a for a in record.args
+            )
+        if isinstance(record.msg, str) and "?" in record.msg:
+            record.msg = _QUERY.sub("", record.msg)
+        return True
+
+
+def install_log_filters() -> None:
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QueryStringFilter) for f in logger.filters):
+            logger.addFilter(QueryStringFilter())
+
+
+def uvicorn_config(
+    app: FastAPI, settings: MobileApiSettings, host: str, port: int
+) -> uvicorn.Config:
+    install_log_filters()
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws="websockets",
+        ws_max_size=settings.mobile_ws_max_frame_bytes,
+        ws_ping_interval=settings.mobile_ws_ping_interval_s,
+        ws_ping_timeout=settings.mobile_ws_ping_interval_s,
+        log_config=None,  # ours (vitrine.runtime.logs), not uvicorn's
+        lifespan="on",
+    )
+
+
+def serve(settings: MobileApiSettings, host: str | None = None, port: int | None = None) -> None:
+    """Run until SIGTERM/SIGINT (uvicorn handles both), then shut down and return."""
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn_config(
+            app, settings, host or settings.mobile_http_host, port or settings.mobile_http_port
+        )
+    )
+    started = time.monotonic()
+    server.run()
+    log.info("mobile_api served", extra={"uptime_s": round(time.monotonic() - started, 1)})
