@@ -12,8 +12,9 @@ __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 
-sim_app = typer.Typer(help="Simulate a store's readers, scanners and shoppers.",
-                      no_args_is_help=True)
+sim_app = typer.Typer(
+    help="Simulate a store's readers, scanners and shoppers.", no_args_is_help=True
+)
 
 
 def _progress(line: str) -> None:
@@ -57,12 +58,21 @@ def run_command(
             raise typer.BadParameter("must be > 0", param_hint="--speed")
     url = None if no_broker else (mqtt_url or CommonSettings().mqtt_url)
     sim = Simulation(sc.bundle(), sc, seed)
-    report = run_simulation(sim, speed=pace, out=out, truth=truth, mqtt_url=url,
-                            events_url=events_url, progress=_progress)
+    report = run_simulation(
+        sim,
+        speed=pace,
+        out=out,
+        truth=truth,
+        mqtt_url=url,
+        events_url=events_url,
+        progress=_progress,
+    )
     acked = f"{report.acked} acked" if url else "no broker"
-    _progress(f"done: {sc.name} seed {seed}: {report.sim_seconds:.0f} sim s in "
-              f"{report.wall_seconds:.1f} s, {report.messages} MQTT messages ({acked}), "
-              f"{report.http_events} web events ({report.http_failed} failed posts)")
+    _progress(
+        f"done: {sc.name} seed {seed}: {report.sim_seconds:.0f} sim s in "
+        f"{report.wall_seconds:.1f} s, {report.messages} MQTT messages ({acked}), "
+        f"{report.http_events} web events ({report.http_failed} failed posts)"
+    )
 
 
 @sim_app.command("load")
@@ -80,9 +90,17 @@ def load_command(
     from firmware_sim.load import run_load
     from vitrine.runtime.settings import CommonSettings
 
-    report = run_load(mqtt_url=mqtt_url or CommonSettings().mqtt_url, stores=stores,
-                      readers=readers, reads_per_second=reads_per_second, phones=phones,
-                      batch=batch, duration_s=duration, qos=qos, progress=_progress)
+    report = run_load(
+        mqtt_url=mqtt_url or CommonSettings().mqtt_url,
+        stores=stores,
+        readers=readers,
+        reads_per_second=reads_per_second,
+        phones=phones,
+        batch=batch,
+        duration_s=duration,
+        qos=qos,
+        progress=_progress,
+    )
     typer.echo(
         f"offered {report.offered_reads_per_s:,.0f} reads/s of target "
         f"{report.target_reads_per_s:,.0f} ({report.ratio:.1%}) over {report.duration_s:.1f} s; "

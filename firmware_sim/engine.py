@@ -10,6 +10,7 @@ and its ground-truth records. No clock, no I/O: the shells in
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 import uuid
@@ -22,7 +23,14 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from firmware_sim import formats
-from firmware_sim.scenario import ALL_CONSENTS, Scenario, ShopperSpec
+from firmware_sim.scenario import (
+    ALL_CONSENTS,
+    DeadAntenna,
+    Reboot,
+    Scenario,
+    ShopperSpec,
+    StaffMove,
+)
 from firmware_sim.store import StoreBundle
 from vitrine.contracts.app_token import AppBeacon, token_of
 from vitrine.contracts.catalogue import Product, Variant
@@ -110,7 +118,7 @@ class _Person:
         path = self.path
         if t <= path[0][0]:
             return path[0][1], path[0][2]
-        for (t0, x0, y0), (t1, x1, y1) in zip(path, path[1:], strict=False):
+        for (t0, x0, y0), (t1, x1, y1) in itertools.pairwise(path):
             if t0 <= t <= t1:
                 f = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
                 return x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
@@ -192,8 +200,7 @@ class Simulation:
                 consents = ALL_CONSENTS if rng.random() < sc.arrivals.consent_share else ()
                 variants = self.bundle.catalogue.variants()
                 viewed = tuple(
-                    variants[rng.randrange(len(variants))][1].sku
-                    for _ in range(rng.randint(0, 2))
+                    variants[rng.randrange(len(variants))][1].sku for _ in range(rng.randint(0, 2))
                 )
                 specs.append(
                     ShopperSpec(
@@ -232,9 +239,7 @@ class Simulation:
         wanted_gtins = [v.gtin for _, v in viewed]
         # Racks to visit: those holding the viewed products first, then browsing.
         floor_racks = [
-            r.id
-            for r in self.layout.racks
-            if self.layout.zone(r.zone).type.value == "sales_floor"
+            r.id for r in self.layout.racks if self.layout.zone(r.zone).type.value == "sales_floor"
         ]
         targets: list[tuple[str, str | None]] = []
         for product, variant in viewed:
@@ -371,14 +376,15 @@ class Simulation:
                     return rack.id
         return None
 
-    def _plan_staff(self, index: int, move: Any) -> None:
+    def _plan_staff(self, index: int, move: StaffMove) -> None:
         pid = f"staff-{index + 1:02d}"
         a = self._racks[move.from_rack].position
         b = self._racks[move.to_rack].position
         path: list[tuple[float, float, float]] = [(move.at_s, a[0], a[1] - 0.8)]
         actions: list[tuple[float, str, dict[str, Any]]] = []
-        actions.append((move.at_s + 5, "take", {"sku": move.sku, "count": move.count,
-                                                  "rack": move.from_rack}))
+        actions.append(
+            (move.at_s + 5, "take", {"sku": move.sku, "count": move.count, "rack": move.from_rack})
+        )
         self._dwell(path, 10)
         t = self._walk(path, b[0], b[1] - 0.8)
         actions.append((t + 5, "hang", {"rack": move.to_rack}))
@@ -389,16 +395,22 @@ class Simulation:
     # ------------------------------------------------------------------ running
     def steps(self) -> Iterator[Step]:
         sc = self.scenario
-        n_ticks = int(math.floor(sc.duration_s / sc.tick_s + 1e-9))
+        n_ticks = math.floor(sc.duration_s / sc.tick_s + 1e-9)
         pending = sorted(
             ((a[0], i, j) for i, p in enumerate(self.people) for j, a in enumerate(p.actions)),
         )
         online = sorted(self._online, key=lambda o: (o[0], o[2]["ids"]["customer"], o[2]["n"]))
-        reboots = {f.reader: f for f in sc.faults if f.kind == "reboot"}
-        dead = [f for f in sc.faults if f.kind == "dead_antenna"]
+        reboots = {f.reader: f for f in sc.faults if isinstance(f, Reboot)}
+        dead = [f for f in sc.faults if isinstance(f, DeadAntenna)]
         truth0: list[dict[str, Any]] = [
-            {"kind": "scenario", "t": 0.0, "name": sc.name, "seed": self.seed,
-             "start": sc.start.isoformat(), "store": self.layout.store.id},
+            {
+                "kind": "scenario",
+                "t": 0.0,
+                "name": sc.name,
+                "seed": self.seed,
+                "start": sc.start.isoformat(),
+                "store": self.layout.store.id,
+            },
         ]
         truth0.extend(self._truth_people)
         for epc in self._item_order:
@@ -414,31 +426,61 @@ class Simulation:
             em: list[Emission] = []
             tr: list[dict[str, Any]] = truth0 if k == 0 else []
             # Faults.
-            for reader_id, f in sorted(reboots.items()):
-                if f.at_s <= t < f.at_s + f.down_s and reader_id not in down:
+            for reader_id, rb in sorted(reboots.items()):
+                if rb.at_s <= t < rb.at_s + rb.down_s and reader_id not in down:
                     down.add(reader_id)
-                    tr.append({"kind": "fault", "t": t, "fault": "reboot", "reader": reader_id,
-                               "state": "down"})
-                elif t >= f.at_s + f.down_s and reader_id in down:
+                    tr.append(
+                        {
+                            "kind": "fault",
+                            "t": t,
+                            "fault": "reboot",
+                            "reader": reader_id,
+                            "state": "down",
+                        }
+                    )
+                elif t >= rb.at_s + rb.down_s and reader_id in down:
                     down.discard(reader_id)
                     self._event_num[reader_id] = 0  # eventNum restarts after a reboot
                     self._mgmt_num[reader_id] = 0
                     for key in [key for key in self._last_report if key[0] == reader_id]:
                         del self._last_report[key]
-                    tr.append({"kind": "fault", "t": t, "fault": "reboot", "reader": reader_id,
-                               "state": "up"})
+                    tr.append(
+                        {
+                            "kind": "fault",
+                            "t": t,
+                            "fault": "reboot",
+                            "reader": reader_id,
+                            "state": "up",
+                        }
+                    )
             for f in dead:
-                key = (f.reader, f.port)
+                port_key = (f.reader, f.port)
                 active = f.from_s <= t and (f.until_s is None or t < f.until_s)
-                if active and key not in dead_now:
-                    dead_now.add(key)
-                    tr.append({"kind": "fault", "t": t, "fault": "dead_antenna",
-                               "reader": f.reader, "port": f.port, "state": "dead"})
+                if active and port_key not in dead_now:
+                    dead_now.add(port_key)
+                    tr.append(
+                        {
+                            "kind": "fault",
+                            "t": t,
+                            "fault": "dead_antenna",
+                            "reader": f.reader,
+                            "port": f.port,
+                            "state": "dead",
+                        }
+                    )
                     em.extend(self._antenna_event(t, f.reader, f.port, False))
-                elif not active and key in dead_now:
-                    dead_now.discard(key)
-                    tr.append({"kind": "fault", "t": t, "fault": "dead_antenna",
-                               "reader": f.reader, "port": f.port, "state": "alive"})
+                elif not active and port_key in dead_now:
+                    dead_now.discard(port_key)
+                    tr.append(
+                        {
+                            "kind": "fault",
+                            "t": t,
+                            "fault": "dead_antenna",
+                            "reader": f.reader,
+                            "port": f.port,
+                            "state": "alive",
+                        }
+                    )
                     em.extend(self._antenna_event(t, f.reader, f.port, True))
             # People act.
             while ai < len(pending) and pending[ai][0] <= t:
@@ -454,8 +496,9 @@ class Simulation:
                 if zone != person.zone:
                     person.zone = zone
                     if person.role == "shopper":
-                        tr.append({"kind": "shopper_zone", "t": t, "shopper": person.pid,
-                                   "zone": zone})
+                        tr.append(
+                            {"kind": "shopper_zone", "t": t, "shopper": person.pid, "zone": zone}
+                        )
                 for epc in person.carrying:
                     item = self.items[epc]
                     item.x, item.y, item.antennas = x, y, None
@@ -500,20 +543,41 @@ class Simulation:
         out: list[dict[str, Any]] = []
 
         def interaction(kind: str, item: _Item, **extra: Any) -> None:
-            out.append({"kind": "interaction", "t": t, "interaction": kind,
-                        "shopper": person.pid, "epc": item.epc, "gtin": item.gtin,
-                        "zone": person.zone, **extra})
+            out.append(
+                {
+                    "kind": "interaction",
+                    "t": t,
+                    "interaction": kind,
+                    "shopper": person.pid,
+                    "epc": item.epc,
+                    "gtin": item.gtin,
+                    "zone": person.zone,
+                    **extra,
+                }
+            )
 
         if verb == "pick":
             rack = args["rack"]
             gtin = args["gtin"]
-            on_rack = [e for e in self._item_order
-                       if self.items[e].rack == rack and self.items[e].holder is None
-                       and not self.items[e].sold]
+            on_rack = [
+                e
+                for e in self._item_order
+                if self.items[e].rack == rack
+                and self.items[e].holder is None
+                and not self.items[e].sold
+            ]
             choice = [e for e in on_rack if self.items[e].gtin == gtin] if gtin else on_rack
             if gtin and not choice:
-                out.append({"kind": "interaction", "t": t, "interaction": "not_found",
-                            "shopper": person.pid, "gtin": gtin, "rack": rack})
+                out.append(
+                    {
+                        "kind": "interaction",
+                        "t": t,
+                        "interaction": "not_found",
+                        "shopper": person.pid,
+                        "gtin": gtin,
+                        "rack": rack,
+                    }
+                )
                 return out
             if not choice:
                 return out
@@ -547,7 +611,11 @@ class Simulation:
             taken = 0
             for epc in self._item_order:
                 item = self.items[epc]
-                if taken < args["count"] and item.rack == args["rack"] and item.gtin == variant.gtin:
+                if (
+                    taken < args["count"]
+                    and item.rack == args["rack"]
+                    and item.gtin == variant.gtin
+                ):
                     item.rack, item.holder, item.antennas = None, person.pid, None
                     person.carrying.append(epc)
                     out.append(self._item_truth(t, item, "staff_take"))
@@ -623,30 +691,54 @@ class Simulation:
 
     def _rssi(self, d: float) -> float:
         r = self.radio
-        return (r.rfid_rssi_at_1m - r.rfid_rssi_exponent * math.log10(max(d, 0.2))
-                + self._rng.gauss(0.0, r.rfid_sigma_db))
+        return (
+            r.rfid_rssi_at_1m
+            - r.rfid_rssi_exponent * math.log10(max(d, 0.2))
+            + self._rng.gauss(0.0, r.rfid_sigma_db)
+        )
 
-    def _zebra(self, t: float, reader: ReaderConfig, reads: list[tuple[str, int, float]]
-               ) -> list[Emission]:
+    def _zebra(
+        self, t: float, reader: ReaderConfig, reads: list[tuple[str, int, float]]
+    ) -> list[Emission]:
         setup = self.scenario.reader(reader.id)
         events: list[dict[str, Any]] = []
         for epc, port, d in reads:
             self._event_num[reader.id] += 1
             at = self._at(t + self._rng.random() * self.scenario.tick_s * 0.999)
             seen = self._seen.pop((reader.id, port, epc), 1)
-            events.append(formats.zebra_tag_event(
-                setup.mode, self._event_num[reader.id], epc, at,
-                antenna=port, peak_rssi=round(self._rssi(d)), reads=seen))
+            events.append(
+                formats.zebra_tag_event(
+                    setup.mode,
+                    self._event_num[reader.id],
+                    epc,
+                    at,
+                    antenna=port,
+                    peak_rssi=round(self._rssi(d)),
+                    reads=seen,
+                )
+            )
         at = self._at(t)
         if setup.batching:
-            return [Emission(t, at, "mqtt", reader.topic, _dumps(events[i:i + ZEBRA_BATCH_MAX]),
-                             self.scenario.qos, reader.id)
-                    for i in range(0, len(events), ZEBRA_BATCH_MAX)]
-        return [Emission(t, at, "mqtt", reader.topic, _dumps(e), self.scenario.qos, reader.id)
-                for e in events]
+            return [
+                Emission(
+                    t,
+                    at,
+                    "mqtt",
+                    reader.topic,
+                    _dumps(events[i : i + ZEBRA_BATCH_MAX]),
+                    self.scenario.qos,
+                    reader.id,
+                )
+                for i in range(0, len(events), ZEBRA_BATCH_MAX)
+            ]
+        return [
+            Emission(t, at, "mqtt", reader.topic, _dumps(e), self.scenario.qos, reader.id)
+            for e in events
+        ]
 
-    def _impinj(self, t: float, reader: ReaderConfig, reads: list[tuple[str, int, float]]
-                ) -> list[Emission]:
+    def _impinj(
+        self, t: float, reader: ReaderConfig, reads: list[tuple[str, int, float]]
+    ) -> list[Emission]:
         setup = self.scenario.reader(reader.id)
         limit = setup.events_per_second_limit * self.scenario.tick_s
         out: list[Emission] = []
@@ -657,29 +749,43 @@ class Simulation:
             self._seen.pop((reader.id, port, epc), None)
             tid = "E2801190" + hashlib.sha256(epc.encode()).hexdigest()[:16].upper()
             doc = formats.impinj_tag_event(
-                host, at, epc, tid, antenna_port=port,
-                peak_rssi_cdbm=int(round(self._rssi(d) * 100)),
+                host,
+                at,
+                epc,
+                tid,
+                antenna_port=port,
+                peak_rssi_cdbm=round(self._rssi(d) * 100),
                 frequency_khz=ETSI_CHANNELS_KHZ[self._rng.randrange(len(ETSI_CHANNELS_KHZ))],
-                transmit_power_cdbm=IMPINJ_TX_CDBM)
-            out.append(Emission(t, at, "mqtt", reader.topic, _dumps(doc), self.scenario.qos,
-                                reader.id))
+                transmit_power_cdbm=IMPINJ_TX_CDBM,
+            )
+            out.append(
+                Emission(t, at, "mqtt", reader.topic, _dumps(doc), self.scenario.qos, reader.id)
+            )
         purged = len(reads) - len(kept)
         if purged:
-            doc = formats.impinj_overflow_event(host, self._at(t + 0.999), self._at(t),
-                                                self._at(t + 0.999), purged, 0)
-            out.append(Emission(t, self._at(t), "mqtt", reader.topic, _dumps(doc),
-                                self.scenario.qos, reader.id))
+            doc = formats.impinj_overflow_event(
+                host, self._at(t + 0.999), self._at(t), self._at(t + 0.999), purged, 0
+            )
+            out.append(
+                Emission(
+                    t, self._at(t), "mqtt", reader.topic, _dumps(doc), self.scenario.qos, reader.id
+                )
+            )
         return out
 
-    def _antenna_event(self, t: float, reader_id: str, port: int, connected: bool
-                       ) -> list[Emission]:
+    def _antenna_event(
+        self, t: float, reader_id: str, port: int, connected: bool
+    ) -> list[Emission]:
         reader = next(r for r in self._readers if r.id == reader_id)
         if reader.format != "impinj":
             return []  # Zebra reports antenna faults in management events we have no sample of
         host = f"impinj-{hashlib.sha256(reader.id.encode()).hexdigest()[:6]}"
         doc = formats.impinj_antenna_event(host, self._at(t), port, connected)
-        return [Emission(t, self._at(t), "mqtt", reader.topic, _dumps(doc), self.scenario.qos,
-                         reader.id)]
+        return [
+            Emission(
+                t, self._at(t), "mqtt", reader.topic, _dumps(doc), self.scenario.qos, reader.id
+            )
+        ]
 
     def _heartbeats(self, t: float, down: set[str]) -> list[Emission]:
         out: list[Emission] = []
@@ -688,8 +794,17 @@ class Simulation:
                 continue
             self._mgmt_num[reader.id] += 1
             doc = formats.zebra_heartbeat(self._mgmt_num[reader.id], self._at(t))
-            out.append(Emission(t, self._at(t), "mqtt", reader.management_topic, _dumps(doc),
-                                self.scenario.qos, reader.id))
+            out.append(
+                Emission(
+                    t,
+                    self._at(t),
+                    "mqtt",
+                    reader.management_topic,
+                    _dumps(doc),
+                    self.scenario.qos,
+                    reader.id,
+                )
+            )
         return out
 
     # ------------------------------------------------------------------ BLE
@@ -703,13 +818,13 @@ class Simulation:
                 continue
             x, y = person.position(t)
             window = int((epoch + person.mac_seed % MAC_ROTATION_S) // MAC_ROTATION_S)
-            mac_bytes = hashlib.sha256(f"{person.secret.hex()}:{person.pid}:{self.seed}:{window}"
-                                       .encode()).digest()[:6]
+            mac_bytes = hashlib.sha256(
+                f"{person.secret.hex()}:{person.pid}:{self.seed}:{window}".encode()
+            ).digest()[:6]
             # Resolvable private address: the two top bits are 0b01 (Core Vol 6 Part B §1.3.2.2).
             mac = f"{(mac_bytes[0] & 0x3F) | 0x40:02x}" + mac_bytes[1:].hex()
             if person.app:
-                beacon = AppBeacon.for_token(self.scenario.app_uuid,
-                                             token_of(person.secret, epoch))
+                beacon = AppBeacon.for_token(self.scenario.app_uuid, token_of(person.secret, epoch))
                 device_id = f"iBeacon:{beacon.uuid}-{beacon.major}-{beacon.minor}"
                 interval = radio.app_advertising_interval_ms
             else:
@@ -722,7 +837,10 @@ class Simulation:
                 got = []
                 for _ in range(adverts):
                     rssi = mean + rng.gauss(0.0, radio.ble_sigma_db)
-                    if rng.random() < radio.ble_miss_probability or rssi < radio.ble_sensitivity_dbm:
+                    if (
+                        rng.random() < radio.ble_miss_probability
+                        or rssi < radio.ble_sensitivity_dbm
+                    ):
                         continue
                     got.append(rssi)
                 if not got:
@@ -733,18 +851,30 @@ class Simulation:
                 if dist > radio.ble_max_distance_m:
                     continue
                 doc = formats.espresense_payload(
-                    device_id=device_id, mac=mac, rssi_at_1m=radio.ble_rssi_at_1m, rssi=rssi,
-                    rssi_var=var, distance=dist, var=dist * 0.1 * math.sqrt(var),
-                    close=rssi > radio.ble_rssi_at_1m, interval_ms=interval)
-                topic = formats.espresense_topic(self.layout.espresense_prefix, device_id,
-                                                 scanner.room)
-                out.append(Emission(t, self._at(t), "mqtt", topic, _dumps(doc), self.scenario.qos,
-                                    scanner.id))
+                    device_id=device_id,
+                    mac=mac,
+                    rssi_at_1m=radio.ble_rssi_at_1m,
+                    rssi=rssi,
+                    rssi_var=var,
+                    distance=dist,
+                    var=dist * 0.1 * math.sqrt(var),
+                    close=rssi > radio.ble_rssi_at_1m,
+                    interval_ms=interval,
+                )
+                topic = formats.espresense_topic(
+                    self.layout.espresense_prefix, device_id, scanner.room
+                )
+                out.append(
+                    Emission(
+                        t, self._at(t), "mqtt", topic, _dumps(doc), self.scenario.qos, scanner.id
+                    )
+                )
         return out
 
     # ------------------------------------------------------------------ online
-    def _online_view(self, t: float, view: dict[str, Any], tr: list[dict[str, Any]]
-                     ) -> list[Emission]:
+    def _online_view(
+        self, t: float, view: dict[str, Any], tr: list[dict[str, Any]]
+    ) -> list[Emission]:
         product: Product = view["p"]
         variant: Variant = view["v"]
         ids = view["ids"]
@@ -764,20 +894,49 @@ class Simulation:
             "image_url": product.image_url,
         }
         payloads = [
-            ("segment", formats.segment_product_viewed(
-                message_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                user_id=ids["customer"], anonymous_id=ids["anonymous"], at=at, product=doc,
-                currency_lower=rng.random() < 0.5)),
-            ("ga4", formats.ga4_view_item(client_id=ids["ga4"], user_id=ids["customer"], at=at,
-                                          product=doc, with_currency=rng.random() < 0.7)),
-            ("shopify", formats.shopify_product_viewed(
-                event_id=f"sh-{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-                client_id=ids["shopify"], at=at, product=doc)),
+            (
+                "segment",
+                formats.segment_product_viewed(
+                    message_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    user_id=ids["customer"],
+                    anonymous_id=ids["anonymous"],
+                    at=at,
+                    product=doc,
+                    currency_lower=rng.random() < 0.5,
+                ),
+            ),
+            (
+                "ga4",
+                formats.ga4_view_item(
+                    client_id=ids["ga4"],
+                    user_id=ids["customer"],
+                    at=at,
+                    product=doc,
+                    with_currency=rng.random() < 0.7,
+                ),
+            ),
+            (
+                "shopify",
+                formats.shopify_product_viewed(
+                    event_id=f"sh-{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+                    client_id=ids["shopify"],
+                    at=at,
+                    product=doc,
+                ),
+            ),
         ]
-        tr.append({"kind": "online_view", "t": t, "customer_id": ids["customer"],
-                   "sku": variant.sku, "gtin": variant.gtin, "viewed_at": at.isoformat(),
-                   "after_visit": view["n"] == 99})
-        return [Emission(t, self._at(t), "http", EVENTS_PATH, _dumps(p), 0, source)
-                for source, p in payloads]
-
-
+        tr.append(
+            {
+                "kind": "online_view",
+                "t": t,
+                "customer_id": ids["customer"],
+                "sku": variant.sku,
+                "gtin": variant.gtin,
+                "viewed_at": at.isoformat(),
+                "after_visit": view["n"] == 99,
+            }
+        )
+        return [
+            Emission(t, self._at(t), "http", EVENTS_PATH, _dumps(p), 0, source)
+            for source, p in payloads
+        ]

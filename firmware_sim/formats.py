@@ -8,7 +8,6 @@ check the shapes against the same documents.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -316,5 +315,3 @@ def shopify_product_viewed(
             }
         },
     }
-
-

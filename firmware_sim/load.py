@@ -46,7 +46,9 @@ class LoadReport:
 
     @property
     def ratio(self) -> float:
-        return self.offered_reads_per_s / self.target_reads_per_s if self.target_reads_per_s else 1.0
+        return (
+            self.offered_reads_per_s / self.target_reads_per_s if self.target_reads_per_s else 1.0
+        )
 
 
 def run_load(
@@ -67,12 +69,25 @@ def run_load(
     streams = [(f"tevents/load-s{s}-r{r}", [0]) for s in range(stores) for r in range(readers)]
     phone_topics = [
         formats.espresense_topic(
-            "espresense", f"iBeacon:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-{s}-{p}", f"room-{k}")
-        for s in range(stores) for p in range(phones) for k in range(SCANNERS_PER_PHONE)
+            "espresense", f"iBeacon:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-{s}-{p}", f"room-{k}"
+        )
+        for s in range(stores)
+        for p in range(phones)
+        for k in range(SCANNERS_PER_PHONE)
     ]
-    ble_payload = orjson.dumps(formats.espresense_payload(
-        device_id="iBeacon:load", mac="4a0000000001", rssi_at_1m=-59, rssi=-72.5, rssi_var=4.1,
-        distance=3.03, var=0.2, close=False, interval_ms=500))
+    ble_payload = orjson.dumps(
+        formats.espresense_payload(
+            device_id="iBeacon:load",
+            mac="4a0000000001",
+            rssi_at_1m=-59,
+            rssi=-72.5,
+            rssi_var=4.1,
+            distance=3.03,
+            var=0.2,
+            close=False,
+            interval_ms=500,
+        )
+    )
     owed = [0.0] * len(streams)
     ble_owed = 0.0
     offered = ble = messages = 0
@@ -94,14 +109,24 @@ def run_load(
             events = []
             for _ in range(n):
                 counter[0] += 1
-                events.append({"data": {"antenna": 1, "eventNum": counter[0], "format": "epc",
-                                        "idHex": epcs[counter[0] % TAGS_PER_READER],
-                                        "peakRssi": -55, "reads": 1},
-                               "timestamp": ts, "type": "INVENTORY"})
+                events.append(
+                    {
+                        "data": {
+                            "antenna": 1,
+                            "eventNum": counter[0],
+                            "format": "epc",
+                            "idHex": epcs[counter[0] % TAGS_PER_READER],
+                            "peakRssi": -55,
+                            "reads": 1,
+                        },
+                        "timestamp": ts,
+                        "type": "INVENTORY",
+                    }
+                )
             offered += n
             if batch > 1:
                 for j in range(0, len(events), batch):
-                    mids.append(pub.publish(topic, orjson.dumps(events[j:j + batch]), qos))
+                    mids.append(pub.publish(topic, orjson.dumps(events[j : j + batch]), qos))
                     messages += 1
             else:
                 for ev in events:
@@ -118,8 +143,10 @@ def run_load(
         if progress is not None and now - last_progress >= 2.0:
             last_progress = now
             elapsed = now - start
-            progress(f"load {elapsed:5.1f}/{duration_s:.0f} s  {offered / elapsed:,.0f} reads/s "
-                     f"offered (target {reads_per_second * len(streams):,.0f})  {messages} msgs")
+            progress(
+                f"load {elapsed:5.1f}/{duration_s:.0f} s  {offered / elapsed:,.0f} reads/s "
+                f"offered (target {reads_per_second * len(streams):,.0f})  {messages} msgs"
+            )
         delay = slice_end - time.monotonic()
         if delay > 0:
             stop.wait(delay)

@@ -12,6 +12,7 @@ import json
 import random
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from firmware_sim.epc import sgtin96_hex
 from firmware_sim.store import DATA_DIR
@@ -45,7 +46,15 @@ _PRODUCTS: tuple[tuple[str, str, str, str, str, tuple[str, str], bool], ...] = (
     ("Wool scarf", "accessories/scarves", "rack-a1", "shelf-s1", "39.00", ("grey", "red"), False),
     ("Leather belt", "accessories/belts", "rack-a1", "shelf-s1", "45.00", ("black", "tan"), False),
     ("Tote bag", "accessories/bags", "rack-a2", "shelf-s2", "59.00", ("natural", "black"), False),
-    ("Crossbody bag", "accessories/bags", "rack-a2", "shelf-s2", "99.00", ("black", "cognac"), False),
+    (
+        "Crossbody bag",
+        "accessories/bags",
+        "rack-a2",
+        "shelf-s2",
+        "99.00",
+        ("black", "cognac"),
+        False,
+    ),
 )
 
 
@@ -53,7 +62,7 @@ def _slug(text: str) -> str:
     return text.lower().replace(" ", "-")
 
 
-def build(seed: int = 20240905) -> tuple[dict[str, object], dict[str, object]]:
+def build(seed: int = 20240905) -> tuple[dict[str, Any], dict[str, Any]]:
     """The catalogue and stock documents (plain JSON-able dicts)."""
     rng = random.Random(seed)
     products: list[dict[str, object]] = []
@@ -101,12 +110,12 @@ def build(seed: int = 20240905) -> tuple[dict[str, object], dict[str, object]]:
                 "variants": variants,
             }
         )
-    catalogue = {
+    catalogue: dict[str, Any] = {
         "retailer": {"name": "Vitrine Demo", "company_prefix": COMPANY_PREFIX},
         "currency": "EUR",
         "products": products,
     }
-    stock = {"store_id": "demo-rivoli", "items": items}
+    stock: dict[str, Any] = {"store_id": "demo-rivoli", "items": items}
     return catalogue, stock
 
 

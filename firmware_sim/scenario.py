@@ -195,9 +195,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     if not path.suffix:
         path = SCENARIO_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ScenarioError(
-            f"no scenario {name_or_path!r}; shipped: {', '.join(list_scenarios())}"
-        )
+        raise ScenarioError(f"no scenario {name_or_path!r}; shipped: {', '.join(list_scenarios())}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Scenario.model_validate({**data, "base_dir": path.parent})

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from firmware_sim.engine import Emission, Simulation
 from vitrine.runtime.mqtt import make_client, parse_mqtt_url
 
-__all__ = ["MqttPublisher", "RunReport", "run_simulation", "out_line"]
+__all__ = ["MqttPublisher", "RunReport", "out_line", "run_simulation"]
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +65,22 @@ class MqttPublisher:
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any,
-                    props: Any = None) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
+    ) -> None:
         if not rc.is_failure:
             self._connected.set()
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any,
-                    props: Any = None) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any = None
+    ) -> None:
         with self._lock:
             self._acked.add(mid)
 
     def connect(self, timeout_s: float = 10.0) -> None:
-        self._client.connect(self._target.host, self._target.port, clean_start=True,
-                             properties=self._props)
+        self._client.connect(
+            self._target.host, self._target.port, clean_start=True, properties=self._props
+        )
         self._client.loop_start()
         if not self._connected.wait(timeout_s):
             self._client.loop_stop()
@@ -128,14 +131,17 @@ class _EventPoster:
     def post(self, e: Emission) -> None:
         body = b'{"source":"' + e.source.encode() + b'","event":' + e.payload + b"}"
         try:
-            response = self._client.post(self._url, content=body,
-                                         headers={"content-type": "application/json"})
+            response = self._client.post(
+                self._url, content=body, headers={"content-type": "application/json"}
+            )
             response.raise_for_status()
         except httpx.HTTPError as exc:
             self.failed += 1
             if self.failed == 1:
-                log.warning("events endpoint unavailable; web events stay in --out only",
-                            extra={"url": self._url, "error": type(exc).__name__})
+                log.warning(
+                    "events endpoint unavailable; web events stay in --out only",
+                    extra={"url": self._url, "error": type(exc).__name__},
+                )
 
     def close(self) -> None:
         self._client.close()
@@ -195,8 +201,10 @@ def run_simulation(
             now = time.monotonic()
             if progress is not None and now >= next_progress:
                 next_progress = now + PROGRESS_S
-                progress(f"sim {step.t:7.0f}/{sim.scenario.duration_s:.0f} s  "
-                         f"{report.messages} msgs  {report.http_events} web events")
+                progress(
+                    f"sim {step.t:7.0f}/{sim.scenario.duration_s:.0f} s  "
+                    f"{report.messages} msgs  {report.http_events} web events"
+                )
         if publisher is not None:
             publisher.drain([s[4] for s in sent])
         for s_seq, t, topic, qos, mid in sent:
@@ -205,9 +213,20 @@ def run_simulation(
                 acked = mid >= 0 and publisher.acked(mid)
                 report.acked += int(acked)
             if truth_f is not None:
-                truth_f.write(orjson.dumps(
-                    {"kind": "publish", "seq": s_seq, "t": t, "topic": topic, "qos": qos,
-                     "acked": acked}, option=orjson.OPT_SORT_KEYS) + b"\n")
+                truth_f.write(
+                    orjson.dumps(
+                        {
+                            "kind": "publish",
+                            "seq": s_seq,
+                            "t": t,
+                            "topic": topic,
+                            "qos": qos,
+                            "acked": acked,
+                        },
+                        option=orjson.OPT_SORT_KEYS,
+                    )
+                    + b"\n"
+                )
     finally:
         if publisher is not None:
             publisher.close()
