@@ -20,9 +20,10 @@ Quirks handled:
 
 The bytes entry point takes that same shape as JSON: a list of TagReportData
 objects, one object, ``{"TagReportData": [...]}`` or
-``{"RO_ACCESS_REPORT": {"TagReportData": [...]}}``. A live reader goes through
-:meth:`LlrpAdapter.parse_reports` with sllurp's Python objects directly
-(:mod:`gateway.adapters.llrp_client`).
+``{"RO_ACCESS_REPORT": {"TagReportData": [...]}}``. A live reader is served by
+sllurp itself (an optional install, ``pip install sllurp``; 3.0.5 installs on
+Python 3.11) calling :meth:`LlrpAdapter.parse_reports` from its tag-report
+callback with its Python objects; see ``docs/gateway-adapters.md``.
 """
 
 from __future__ import annotations
