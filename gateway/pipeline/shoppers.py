@@ -163,7 +163,11 @@ class ShopperTracker:
         if not dev.present:
             best = max(scores, key=lambda z: (scores[z][0], z))
             placement = scores[best][1]
-            if len(dev.reports) < rules.enter_min_reports or placement.zone_type is ZoneType.EXIT:
+            if (
+                len(dev.reports) < rules.enter_min_reports
+                or dev.reports[-1] - dev.reports[0] < rules.enter_settle_s
+                or placement.zone_type is ZoneType.EXIT
+            ):
                 return []
             self._move(dev, placement, t)
             dev.present = True
@@ -203,6 +207,8 @@ class ShopperTracker:
     def _dwell(self, device: DeviceToken, dev: _Device, t: float) -> list[Fact]:
         dwell = self._rules.dwell_s
         if not dev.present or dev.dwelled or dev.zone is None or t - dev.since < dwell:
+            return []
+        if dev.last_seen < dev.since + dwell:  # not reported since: no evidence it stayed
             return []
         if dev.zone_type is ZoneType.EXIT:
             return []
