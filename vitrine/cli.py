@@ -42,7 +42,6 @@ def _root(
         "--version",
         callback=_version,
         is_eager=True,
-        is_flag=True,
         help="Print the version.",
     ),
 ) -> None:
