@@ -34,11 +34,15 @@ def run_command(
         None, "--events-url", help="POST web events here, e.g. http://127.0.0.1:8000/v1/events."
     ),
     duration: float | None = typer.Option(None, "--duration", help="Override (sim seconds)."),
+    loop: bool = typer.Option(
+        False, "--loop", help="Play the scenario again (next seed) until stopped; for demos."
+    ),
 ) -> None:
     """Run a scenario: real time × --speed, deterministic for a --seed."""
     from firmware_sim.engine import Simulation
     from firmware_sim.scenario import ScenarioError, load_scenario
     from firmware_sim.shell import run_simulation
+    from vitrine.runtime.ops import stop_event_on_signals
     from vitrine.runtime.settings import CommonSettings
 
     try:
@@ -57,22 +61,29 @@ def run_command(
         if pace <= 0:
             raise typer.BadParameter("must be > 0", param_hint="--speed")
     url = None if no_broker else (mqtt_url or CommonSettings().mqtt_url)
-    sim = Simulation(sc.bundle(), sc, seed)
-    report = run_simulation(
-        sim,
-        speed=pace,
-        out=out,
-        truth=truth,
-        mqtt_url=url,
-        events_url=events_url,
-        progress=_progress,
-    )
-    acked = f"{report.acked} acked" if url else "no broker"
-    _progress(
-        f"done: {sc.name} seed {seed}: {report.sim_seconds:.0f} sim s in "
-        f"{report.wall_seconds:.1f} s, {report.messages} MQTT messages ({acked}), "
-        f"{report.http_events} web events ({report.http_failed} failed posts)"
-    )
+    stop = stop_event_on_signals()
+    while not stop.is_set():
+        sim = Simulation(sc.bundle(), sc, seed)
+        report = run_simulation(
+            sim,
+            speed=pace,
+            out=out,
+            truth=truth,
+            mqtt_url=url,
+            events_url=events_url,
+            progress=_progress,
+            stop=stop,
+        )
+        acked = f"{report.acked} acked" if url else "no broker"
+        _progress(
+            f"done: {sc.name} seed {seed}: {report.sim_seconds:.0f} sim s in "
+            f"{report.wall_seconds:.1f} s, {report.messages} MQTT messages ({acked}), "
+            f"{report.http_events} web events ({report.http_failed} failed posts)"
+        )
+        if not loop:
+            break
+        # A new seed each round: new shoppers, same store; files keep the last round only.
+        seed += 1
 
 
 @sim_app.command("load")

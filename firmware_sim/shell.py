@@ -129,7 +129,9 @@ class _EventPoster:
         self.failed = 0
 
     def post(self, e: Emission) -> None:
-        body = b'{"source":"' + e.source.encode() + b'","event":' + e.payload + b"}"
+        # The vendor's own payload, as a Segment destination, a GA4 Measurement
+        # Protocol hit or a Shopify pixel forwarder would POST it.
+        body = e.payload
         try:
             response = self._client.post(
                 self._url, content=body, headers={"content-type": "application/json"}

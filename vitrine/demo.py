@@ -33,8 +33,8 @@ __all__ = ["DemoPlan", "run_demo"]
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_LAYOUT = REPO / "firmware_sim" / "data" / "sample_store.yaml"
-SAMPLE_CATALOGUE = REPO / "firmware_sim" / "data" / "sample_catalogue.json"
+SAMPLE_LAYOUT = REPO / "firmware_sim" / "data" / "store.yaml"
+SAMPLE_CATALOGUE = REPO / "firmware_sim" / "data" / "catalogue.json"
 
 
 @dataclass
