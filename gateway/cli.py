@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
     """Mount the gateway's command groups on the root ``vitrine`` app."""
     app.add_typer(readers_app, name="readers")
     app.add_typer(epc_app, name="epc")
+    _register_gateway_group(app)
 
 
 def render_output(output: AdapterOutput) -> tuple[str, str]:
@@ -178,3 +179,36 @@ def decode_command(
         typer.echo(orjson.dumps(info.as_dict()).decode())
     if rejected:
         raise typer.Exit(1)
+
+
+# ----------------------------------------------------------- vitrine gateway run
+# (the service's command group; owned with gateway/service.py)
+
+
+def _register_gateway_group(app: typer.Typer) -> None:
+    """``vitrine gateway run``: the gateway process (vendor topics in, store facts out)."""
+    gateway_app = typer.Typer(help="The store gateway process.", no_args_is_help=True)
+
+    @gateway_app.command("run")
+    def run_command(
+        layout: Annotated[Path, typer.Option("--layout", help="Store layout file (YAML or JSON).")],
+        gateway_id: Annotated[
+            str | None, typer.Option("--gateway-id", help="This gateway's id (default gw1).")
+        ] = None,
+        state_dir: Annotated[
+            Path | None,
+            typer.Option("--state-dir", help="Directory of the pipeline state file."),
+        ] = None,
+    ) -> None:
+        """Subscribe to the layout's vendor topics and publish store facts until SIGTERM."""
+        from gateway.service import main
+        from gateway.settings import GatewaySettings
+
+        overrides: dict[str, Any] = {"layout": layout}
+        if gateway_id is not None:
+            overrides["gateway_id"] = gateway_id
+        if state_dir is not None:
+            overrides["state_dir"] = state_dir
+        raise typer.Exit(main(GatewaySettings(**overrides)))
+
+    app.add_typer(gateway_app, name="gateway")

@@ -1,0 +1,413 @@
+"""The gateway process: vendor topics in, store facts out, over MQTT.
+
+Shape (chirpstack-gateway-bridge's: backends face the devices, an integration
+faces MQTT, one place wires them)::
+
+    paho network thread                    worker (the caller of run())
+    on_message ─ stamp receive time ─► queue ─► route ─► adapters.parse ─► Pipeline
+         (never blocks: bounded queue        │                                  │
+          ≥ receive maximum)                 │       facts QoS 1 ◄──────────────┘
+                                             └─► wait for their PUBACKs ─► ack the input
+
+Delivery (QUALITY.md fact 1): paho runs with ``manual_ack=True``; an input is
+acknowledged only after every fact and dead letter it produced has been
+PUBACKed by the broker, so a gateway killed mid-stream loses nothing: the broker
+redelivers the unacknowledged inputs to the persistent session, and the
+facts' deterministic ``event_id`` makes the replays harmless. The MQTT 5
+receive maximum bounds intake. Subscriptions are renewed on every CONNACK
+(fact 4). One bad message never stops the loop: it goes to
+``deadletter/gateway`` with its reason and original bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import queue
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from prometheus_client import Counter, Gauge
+
+from gateway.adapters import AdapterError, parse
+from gateway.pipeline import Pipeline, SaltSource
+from gateway.reads import AdapterOutput, BleRead, DeviceEvent, RfidRead
+from gateway.routing import Router
+from gateway.settings import GatewaySettings
+from vitrine.contracts.facts import Fact, dump_fact
+from vitrine.contracts.ids import IdError
+from vitrine.contracts.layout import StoreLayout
+from vitrine.contracts.topics import deadletter_topic, fact_topic, gateway_state_topic, health_topic
+from vitrine.runtime.mqtt import make_client, parse_mqtt_url
+
+__all__ = ["GatewayService", "random_salt", "scrub"]
+
+log = logging.getLogger(__name__)
+
+MESSAGES = Counter("vitrine_gateway_messages_total", "Vendor MQTT messages received")
+READS = Counter("vitrine_gateway_reads_total", "Normalised adapter outputs", ["kind"])
+FACTS = Counter("vitrine_gateway_facts_total", "Facts published", ["kind"])
+DEADLETTERS = Counter("vitrine_gateway_deadletters_total", "Inputs dead-lettered", ["reason"])
+INTAKE_DROPPED = Counter(
+    "vitrine_gateway_intake_dropped_total", "QoS 0 messages dropped on a full intake queue"
+)
+QUEUE_DEPTH = Gauge("vitrine_gateway_queue_depth", "Messages waiting for the worker")
+
+#: Timers (departures, dwells, devices that left) run once a second: the
+#: shortest delay is 5 s, so facts are at most 1 s late.
+TICK_S = 1.0
+#: How long a clean stop waits for outstanding PUBACKs before giving up (the
+#: inputs stay unacknowledged and come back at the next start).
+DRAIN_TIMEOUT_S = 10.0
+#: MQTT keep-alive: a dead gateway's last will fires within 1.5x this.
+KEEPALIVE_S = 15
+
+_MAC = re.compile(r"(?i)\b[0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5}\b")
+
+
+def scrub(text: str) -> str:
+    """Remove anything shaped like a MAC address (for dead-letter reasons and logs)."""
+    return _MAC.sub("<mac>", text)
+
+
+def random_salt(period: int) -> bytes:
+    """A fresh 256-bit salt per period, held only in memory (never written)."""
+    return secrets.token_bytes(32)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: datetime
+
+
+class GatewayService:
+    """Owns the MQTT client, the intake queue, the pipeline and the state file."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        layout: StoreLayout,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        salt_source: SaltSource = random_salt,
+    ) -> None:
+        self.settings = settings
+        self.layout = layout
+        self.store = layout.store.id
+        self._clock = clock
+        self.pipeline = Pipeline(
+            layout,
+            settings.gateway_id,
+            salt_source=salt_source,
+            app_beacon_uuid=settings.app_beacon_uuid,
+        )
+        self.router = Router(layout)
+        self.state_topic = gateway_state_topic(self.pipeline.store, settings.gateway_id)
+        self.deadletter = deadletter_topic(self.pipeline.store, "gateway")
+        self.state_file = Path(settings.state_dir) / f"gateway-{settings.gateway_id}.json"
+        self.connected = threading.Event()
+        self._accepting = True
+        self._stop = threading.Event()
+        #: Set when a stop is requested: outstanding PUBACKs are awaited until then.
+        self._give_up_at: float | None = None
+        self._published = threading.Condition()
+        # ≥ receive maximum: QoS 1 intake can never fill it; QoS 0 bursts on top
+        # of a full window are dropped and counted rather than block paho.
+        self._queue: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.receive_maximum * 4)
+        target = parse_mqtt_url(settings.mqtt_url)
+        self.client, self._connect_props = make_client(
+            f"vitrine-gateway-{self.store}-{settings.gateway_id}",
+            target,
+            manual_ack=True,
+            receive_maximum=settings.receive_maximum,
+            session_expiry_s=settings.session_expiry_s,
+        )
+        self._target = target
+        self.client.will_set(self.state_topic, b"offline", qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
+
+    # ------------------------------------------------------------ paho thread
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: Any,
+        properties: Any,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection", extra={"reason": str(reason_code)})
+            return
+        client.publish(self.state_topic, b"online", qos=1, retain=True)
+        # Every CONNACK: a broker that lost its state answers session_present=0
+        # and has forgotten our subscriptions (QUALITY.md fact 4).
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.router.subscriptions])
+        self.connected.set()
+        log.info(
+            "connected",
+            extra={
+                "store": self.store,
+                "session_present": bool(getattr(flags, "session_present", False)),
+                "subscriptions": self.router.subscriptions,
+            },
+        )
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
+        self.connected.clear()
+        log.warning("disconnected", extra={"store": self.store, "reason": str(reason_code)})
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if not self._accepting:
+            return  # not acknowledged: the broker redelivers it to our next session
+        item = _Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._clock())
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            INTAKE_DROPPED.inc()
+            log.warning("intake queue full", extra={"store": self.store, "qos": msg.qos})
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
+    ) -> None:
+        with self._published:
+            self._published.notify_all()
+
+    # ----------------------------------------------------------------- worker
+    def run(self, stop: threading.Event) -> None:
+        """Serve until ``stop`` is set, then drain, save state and go offline."""
+        self._stop = stop
+        self._restore()
+        self.client.connect_async(
+            self._target.host,
+            self._target.port,
+            keepalive=KEEPALIVE_S,
+            clean_start=False,
+            properties=self._connect_props,
+        )
+        self.client.loop_start()
+        try:
+            now = time.monotonic()
+            next_tick, next_health, next_state = (
+                now + TICK_S,
+                now,
+                now + self.settings.state_interval_s,
+            )
+            while not stop.is_set():
+                try:
+                    item = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    pass
+                else:
+                    self._handle(item)
+                QUEUE_DEPTH.set(self._queue.qsize())
+                now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + TICK_S
+                    self._tick()
+                if now >= next_health and self.connected.is_set():
+                    next_health = now + self.settings.health_interval_s
+                    self._publish_health()
+                if now >= next_state:
+                    next_state = now + self.settings.state_interval_s
+                    self.save_state()
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._accepting = False
+        self._give_up_at = deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(item)
+        self.save_state()
+        if self.connected.is_set():
+            info = self.client.publish(self.state_topic, b"offline", qos=1, retain=True)
+            self._wait([info], deadline=time.monotonic() + 5)
+        self.client.disconnect()
+        self.client.loop_stop()
+        log.info("stopped", extra={"store": self.store})
+
+    def _handle(self, item: _Inbound) -> None:
+        MESSAGES.inc()
+        route = self.router.route(item.topic)
+        reason: str | None = None
+        code = "rejected"
+        outputs: list[AdapterOutput] = []
+        facts: list[Fact] = []
+        if route is None:
+            reason, code = "no reader or scanner is configured for this topic", "no_route"
+        else:
+            try:
+                outputs = parse(route.format, item.payload, topic=item.topic, reader=route.reader)
+            except AdapterError as exc:
+                outputs, reason = list(exc.partial), str(exc)
+            try:
+                facts = self.pipeline.feed_many(outputs, item.received_at, reader=route.reader)
+            except Exception as exc:  # one bad message never stops the loop
+                log.exception("pipeline failed on a message", extra={"store": self.store})
+                reason, code = f"internal error: {type(exc).__name__}", "internal"
+        for out in outputs:
+            READS.labels(_kind(out)).inc()
+        infos = self._publish_facts(facts)
+        if reason is not None:
+            infos.append(self._dead_letter(item, scrub(reason), code))
+        if self._wait(infos) and item.qos > 0:
+            self.client.ack(item.mid, item.qos)
+
+    def _tick(self) -> None:
+        facts = self.pipeline.tick(self._clock())
+        if facts:
+            self._wait(self._publish_facts(facts))
+
+    def _publish_facts(self, facts: list[Fact]) -> list[mqtt.MQTTMessageInfo]:
+        infos = []
+        for fact in facts:
+            infos.append(
+                self.client.publish(
+                    fact_topic(self.pipeline.store, fact.kind), dump_fact(fact), qos=1
+                )
+            )
+            FACTS.labels(fact.kind).inc()
+        return infos
+
+    def _dead_letter(self, item: _Inbound, reason: str, code: str) -> mqtt.MQTTMessageInfo:
+        DEADLETTERS.labels(code).inc()
+        log.warning(
+            "input dead-lettered",
+            extra={"store": self.store, "topic": item.topic, "reason": reason},
+        )
+        body = {
+            "reason": reason,
+            "topic": item.topic,
+            "payload_b64": base64.b64encode(item.payload).decode(),
+            "received_at": item.received_at.isoformat(),
+            "gateway": self.settings.gateway_id,
+        }
+        return self.client.publish(self.deadletter, orjson.dumps(body), qos=1)
+
+    def _wait(self, infos: list[mqtt.MQTTMessageInfo], deadline: float | None = None) -> bool:
+        """Block until the broker has PUBACKed every message (or we give up stopping)."""
+        for info in infos:
+            while True:
+                try:
+                    if info.is_published():
+                        break
+                except ValueError:  # paho's own queue was full: never sent
+                    return False
+                now = time.monotonic()
+                if self._stop.is_set() and self._give_up_at is None:
+                    self._give_up_at = now + DRAIN_TIMEOUT_S
+                limit = deadline if deadline is not None else self._give_up_at
+                if limit is not None and now > limit:
+                    return False
+                with self._published:
+                    self._published.wait(0.25)
+        return True
+
+    def _publish_health(self) -> None:
+        now = self._clock().timestamp()
+        for report in self.pipeline.health.reports(now):
+            try:
+                topic = health_topic(self.pipeline.store, report["kind"], report["device"])
+            except IdError:
+                continue
+            self.client.publish(topic, orjson.dumps(report), qos=1, retain=True)
+
+    # ------------------------------------------------------------------ state
+    def save_state(self) -> None:
+        """Write the pipeline snapshot atomically (temp file, fsync, rename)."""
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        data = orjson.dumps(self.pipeline.snapshot())
+        fd, tmp = tempfile.mkstemp(prefix=".gateway-", dir=self.state_file.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            Path(tmp).replace(self.state_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _restore(self) -> None:
+        try:
+            raw = self.state_file.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            data = orjson.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            self.pipeline.restore(data, self._clock())
+        except (ValueError, TypeError) as exc:
+            log.error(
+                "unreadable state file ignored",
+                extra={"path": str(self.state_file), "error": str(exc)},
+            )
+
+
+def _kind(out: AdapterOutput) -> str:
+    if isinstance(out, RfidRead):
+        return "rfid"
+    if isinstance(out, BleRead):
+        return "ble"
+    if isinstance(out, DeviceEvent):
+        return "device_event"
+    return "skipped"
+
+
+def main(settings: GatewaySettings) -> int:
+    """``vitrine gateway run``: serve until SIGTERM/SIGINT; 0 on a clean stop, 2 on bad config."""
+    from vitrine.runtime.layout_io import LayoutFileError, load_layout
+    from vitrine.runtime.logs import configure_logging
+    from vitrine.runtime.ops import OpsServer, Readiness, stop_event_on_signals
+    from vitrine.runtime.settings import SettingsError
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        settings.validate_for_run()
+        if settings.layout is None:
+            raise LayoutFileError("no layout file: pass --layout or set VITRINE_LAYOUT")
+        layout = load_layout(settings.layout)
+        service = GatewayService(settings, layout)
+    except (LayoutFileError, SettingsError, IdError, ValueError) as exc:
+        log.error("cannot start the gateway", extra={"error": scrub(str(exc))})
+        return 2
+    stop = stop_event_on_signals()
+    readiness = Readiness()
+    readiness.add("mqtt", service.connected.is_set)
+    ops = OpsServer(settings.ops_host, settings.ops_port, readiness)
+    ops.start()
+    try:
+        service.run(stop)
+    finally:
+        ops.stop()
+    return 0
