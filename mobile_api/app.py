@@ -59,6 +59,7 @@ def create_app(
         hub = Hub()
         bus = Bus(settings.mqtt_url, hub, asyncio.get_running_loop())
         app.state.engine, app.state.hub, app.state.bus = db, hub, bus
+        app.state.loop = asyncio.get_running_loop()
         readiness.add("database", lambda: ping(db))
         readiness.add("mqtt", bus.subscribed.is_set)
         bus.start()
@@ -124,7 +125,7 @@ def uvicorn_config(
         app,
         host=host,
         port=port,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=settings.mobile_ws_max_frame_bytes,
         ws_ping_interval=settings.mobile_ws_ping_interval_s,
         ws_ping_timeout=settings.mobile_ws_ping_interval_s,

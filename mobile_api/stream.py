@@ -20,8 +20,10 @@ from typing import Literal
 __all__ = ["Connection", "Hub", "ResumeDecision", "Sequencer", "plan_resume"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Connection:
+    """One phone's connection; identity-hashed so the hub can hold it in a set."""
+
     shopper: str
     queue: asyncio.Queue[tuple[int | None, bytes]]
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
