@@ -62,8 +62,23 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None) -> Fas
     app = FastAPI(title="Vitrine server", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.include_router(ops_router(readiness))
+    _include_feature_routers(app)
     install_error_handler(app)
     return app
+
+
+def _include_feature_routers(app: FastAPI) -> None:
+    """Catalogue, stores, online events, profiles, analytics, privacy, EPCIS, webhooks."""
+    from server.analytics.endpoints import router as analytics
+    from server.catalogue.endpoints import router as catalogue
+    from server.epcis.endpoints import router as epcis
+    from server.ingest_web.endpoints import router as events
+    from server.privacy.endpoints import router as privacy
+    from server.profiles.endpoints import router as profiles
+    from server.stores.endpoints import router as stores
+
+    for router in (catalogue, stores, events, profiles, analytics, privacy, epcis):
+        app.include_router(router)
 
 
 def _at_head(engine: Engine, expected: set[str]) -> bool:

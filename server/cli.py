@@ -82,6 +82,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(server_app, name="server")
     _register_views(app)
+    _register_inputs_outputs(app)
 
 
 def _register_views(app: typer.Typer) -> None:
@@ -89,3 +90,14 @@ def _register_views(app: typer.Typer) -> None:
     from server.events.cli import views_app
 
     app.add_typer(views_app, name="views")
+
+
+def _register_inputs_outputs(app: typer.Typer) -> None:
+    """``vitrine auth|catalogue|store|privacy`` (owned by those packages)."""
+    from server.auth.cli import register as auth
+    from server.catalogue.cli import register as catalogue
+    from server.privacy.cli import register as privacy
+    from server.stores.cli import register as store
+
+    for register_group in (auth, catalogue, store, privacy):
+        register_group(app)

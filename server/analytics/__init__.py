@@ -1,0 +1,1 @@
+"""Analytics: the ROPO funnel, footfall and dwell, guidance delivered vs acted upon."""

@@ -1,0 +1,1 @@
+"""Shopper profiles: identity resolution (aliases, anonymous → known merge), timeline, consents."""
