@@ -35,6 +35,21 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     )
 
 
+def _wait_until_listening(proc: subprocess.Popen[str], port: int, timeout_s: float = 30) -> None:
+    """Poll with a deadline; a process that died says why instead of timing out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            _, stderr = proc.communicate()
+            raise AssertionError(f"server exited with {proc.returncode}: {stderr[-2000:]}")
+        try:
+            wait_for_port(port, timeout_s=0.2)
+            return
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def test_db_upgrade_via_the_cli(fresh_db_url: str, tmp_path: Path) -> None:
     env = _env(VITRINE_DATABASE_URL=fresh_db_url)
     upgraded = _run(["db", "upgrade"], env, tmp_path)
@@ -69,31 +84,31 @@ def test_server_process_serves_ops_and_stops_cleanly_on_sigterm(
     migrate.upgrade(fresh_db_url)
     port = free_port()
     env = _env(VITRINE_DATABASE_URL=fresh_db_url, VITRINE_HTTP_PORT=str(port))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [VITRINE, "server", "run"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        wait_for_port(port, timeout_s=30)
-        base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/healthz").status_code == 200
-        ready = httpx.get(f"{base}/readyz")
-        assert ready.status_code == 200, ready.text
-        metrics = httpx.get(f"{base}/metrics")
-        assert metrics.status_code == 200
-        assert "python_info" in metrics.text
+    ) as proc:
+        try:
+            _wait_until_listening(proc, port)
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.get(f"{base}/healthz").status_code == 200
+            ready = httpx.get(f"{base}/readyz")
+            assert ready.status_code == 200, ready.text
+            metrics = httpx.get(f"{base}/metrics")
+            assert metrics.status_code == 200
+            assert "python_info" in metrics.text
 
-        proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        _, stderr = proc.communicate(timeout=STOP_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+            proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            _, stderr = proc.communicate(timeout=STOP_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 0, stderr
     assert time.monotonic() - started < STOP_TIMEOUT_S
     # Structured logs: every line is a JSON object; the lifespan ran to its end.
