@@ -1,0 +1,277 @@
+"""The gateway process against a real Mosquitto: vendor payloads in, facts and dead letters out.
+
+Runs ``vitrine gateway run`` as a subprocess (what a store runs), publishes
+payloads shaped as in WIRE-FORMATS.md (Zebra IoT Connector INVENTORY events with
+the ``+hhmm`` offset, an Impinj R700 ``tagInventoryEvent`` with a base64url EPC
+and centi-dBm RSSI, ESPresense v4 device reports) and asserts what comes out.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.support.services import Broker
+from vitrine.contracts.facts import ItemArrived, ShopperEntered, parse_fact
+
+pytestmark = pytest.mark.mqtt
+
+APP_UUID = "fda50693-a4e2-4fb1-afcf-c6eb07647825"
+SGTIN_HEX = "3074257bf7194e4000001a85"  # TDS Annex E.3: GTIN 80614141123458, serial 6789
+
+
+def _layout(store: str) -> dict[str, Any]:
+    def zone(zid: str, ztype: str, x: float) -> dict[str, Any]:
+        return {"id": zid, "name": zid, "type": ztype, "area": {"x": x, "y": 0, "w": 5, "h": 5}}
+
+    return {
+        "store": {"id": store, "name": "Test store"},
+        "zones": [zone("floor", "sales_floor", 0), zone("fitting", "fitting_room", 5)],
+        "readers": [
+            {
+                "id": "fx9600",
+                "format": "zebra",
+                "topic": f"{store}/tevents/fx9600",
+                "antennas": [{"port": 1, "zone": "floor", "position": [1, 1]}],
+            },
+            {
+                "id": "r700",
+                "format": "impinj",
+                "topic": f"{store}/impinj/r700/events",
+                "antennas": [{"port": 1, "zone": "fitting", "position": [6, 1]}],
+            },
+        ],
+        "scanners": [{"id": "esp-floor", "room": "floor", "zone": "floor", "position": [2, 2]}],
+        "espresense_prefix": f"espresense-{store}",
+    }
+
+
+def zebra(event_num: int, epc: str) -> bytes:
+    data = {
+        "eventNum": event_num,
+        "format": "epc",
+        "idHex": epc,
+        "antenna": 1,
+        "peakRssi": -52,
+        "reads": 3,
+    }
+    return orjson.dumps(
+        {"data": data, "timestamp": "2024-09-05T01:07:01.785-0600", "type": "INVENTORY"}
+    )
+
+
+def impinj() -> bytes:
+    return orjson.dumps(
+        {
+            "timestamp": "2023-05-02T13:24:36.372916591Z",
+            "hostname": "impinj-13-f8-f5",
+            "eventType": "tagInventoryEvent",
+            "tagInventoryEvent": {
+                "epc": base64.urlsafe_b64encode(bytes.fromhex("E28011002000564500000002"))
+                .decode()
+                .rstrip("="),
+                "antennaPort": 1,
+                "antennaName": "1",
+                "peakRssiCdbm": -5750,
+                "frequency": 866900,
+                "transmitPowerCdbm": 3000,
+            },
+        }
+    )
+
+
+def espresense(rssi: float) -> bytes:
+    return orjson.dumps(
+        {
+            "mac": "5c:f3:70:9a:12:34",
+            "id": f"iBeacon:{APP_UUID}-4660-43981",
+            "name": "",
+            "rssi@1m": -59,
+            "rssi": rssi,
+            "rxAdj": 0,
+            "rssiVar": 1.2,
+            "distance": 1.1,
+            "var": 0.1,
+            "close": True,
+            "int": 1000,
+        }
+    )
+
+
+class Listener:
+    """A paho subscriber collecting everything under the store's namespace."""
+
+    def __init__(self, broker: Broker, store: str) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._cond = threading.Condition()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}"
+        )
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe(f"vitrine/v1/{store}/#", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self._cond.notify_all()
+
+    def wait_for(self, pred: Any, timeout: float = 15.0) -> list[tuple[str, bytes, bool]]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [m for m in self.messages if pred(m)]
+                if found:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out; got {[m[0] for m in self.messages]}")
+                self._cond.wait(left)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def store() -> str:
+    return f"st{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def gateway(mosquitto: Broker, store: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    layout = tmp_path / "store.yaml"
+    layout.write_text(yaml.safe_dump(_layout(store)))
+    env = {
+        **os.environ,
+        "VITRINE_MQTT_URL": mosquitto.url,
+        "VITRINE_APP_BEACON_UUID": APP_UUID,
+        "VITRINE_HEALTH_INTERVAL_S": "1",
+    }
+    with (tmp_path / "gateway.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vitrine",
+                "gateway",
+                "run",
+                "--layout",
+                str(layout),
+                "--gateway-id",
+                "gwt",
+                "--state-dir",
+                str(tmp_path / "state"),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def test_vendor_payloads_become_facts_and_bad_ones_dead_letters(
+    mosquitto: Broker, store: str, gateway: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    listener = Listener(mosquitto, store)
+    try:
+        state_topic = f"vitrine/v1/{store}/gateway/gwt/state"
+        listener.wait_for(lambda m: m[0] == state_topic and m[1] == b"online")
+
+        topic = f"espresense-{store}/devices/iBeacon:{APP_UUID}-4660-43981/floor"
+        for i in range(3):
+            listener.publish(f"{store}/tevents/fx9600", zebra(i + 1, SGTIN_HEX))
+            if i == 0:  # a malformed message between good ones
+                listener.publish(f"{store}/tevents/fx9600", b'{"data": {"idHex": "zz-not-hex"')
+            listener.publish(f"{store}/impinj/r700/events", impinj())
+            listener.publish(topic, espresense(-60 - i))
+            # Pacing, not waiting: reads of one tag count once per 0.5 s
+            # (ItemRules.dedupe_s) and a device "enters" once its reports span
+            # 2 s (ShopperRules.enter_settle_s); readers and ESPresense nodes
+            # report about once a second.
+            time.sleep(1.05)
+
+        listener.wait_for(lambda m: m[0].endswith("/facts/item_arrived") and b"E280110020" in m[1])
+        listener.wait_for(lambda m: m[0].endswith("/facts/item_arrived") and b"3074257B" in m[1])
+        by_epc: dict[str, ItemArrived] = {}
+        for topic_, payload, _ in list(listener.messages):
+            if topic_.endswith("/facts/item_arrived"):
+                fact = parse_fact(payload)
+                assert isinstance(fact, ItemArrived)
+                by_epc[fact.epc] = fact
+        sgtin = by_epc["3074257BF7194E4000001A85"]
+        assert (sgtin.zone, sgtin.reader, sgtin.gtin, sgtin.serial) == (
+            "floor",
+            "fx9600",
+            "80614141123458",
+            "6789",
+        )
+        assert by_epc["E28011002000564500000002"].zone == "fitting"
+
+        (dead,) = listener.wait_for(lambda m: m[0] == f"vitrine/v1/{store}/deadletter/gateway")
+        letter = orjson.loads(dead[1])
+        assert base64.b64decode(letter["payload_b64"]) == b'{"data": {"idHex": "zz-not-hex"'
+        assert letter["topic"] == f"{store}/tevents/fx9600" and letter["reason"]
+
+        (entered,) = listener.wait_for(lambda m: m[0].endswith("/facts/shopper_entered"))
+        shopper = parse_fact(entered[1])
+        assert isinstance(shopper, ShopperEntered)
+        assert (shopper.device, shopper.device_kind, shopper.zone) == ("1234abcd", "app", "floor")
+        assert b"5c:f3:70" not in b"".join(m[1] for m in listener.messages if "/facts/" in m[0])
+
+        listener.wait_for(
+            lambda m: m[0] == f"vitrine/v1/{store}/health/reader/fx9600" and m[2] is False
+        )
+
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(20) == 0
+        listener.wait_for(lambda m: m[0] == state_topic and m[1] == b"offline")
+        state = orjson.loads((tmp_path / "state" / "gateway-gwt.json").read_bytes())
+        assert set(state["items"]) == {"3074257BF7194E4000001A85", "E28011002000564500000002"}
+    finally:
+        listener.close()
+
+
+def test_last_will_marks_a_killed_gateway_offline(
+    mosquitto: Broker, store: str, gateway: subprocess.Popen[bytes]
+) -> None:
+    listener = Listener(mosquitto, store)
+    try:
+        state_topic = f"vitrine/v1/{store}/gateway/gwt/state"
+        listener.wait_for(lambda m: m[0] == state_topic and m[1] == b"online")
+        gateway.kill()
+        gateway.wait(10)
+        listener.wait_for(lambda m: m[0] == state_topic and m[1] == b"offline")
+    finally:
+        listener.close()
+    # the state is retained: a late subscriber sees it at once
+    late = Listener(mosquitto, store)
+    try:
+        (msg,) = late.wait_for(lambda m: m[0] == state_topic)
+        assert msg[1] == b"offline" and msg[2] is True
+    finally:
+        late.close()
