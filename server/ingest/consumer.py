@@ -1,0 +1,173 @@
+"""The fact consumer: MQTT in, one transaction per fact, acknowledge after commit.
+
+Chain of custody (QUALITY.md): paho's ``manual_ack=True`` so that a QoS 1 fact is
+acknowledged only once its effects are committed (or it was found a duplicate,
+or dead-lettered); the MQTT 5 *receive maximum* bounds how many unacknowledged
+facts the broker hands us (our intake bound); a persistent session
+(``clean_start=False`` with a session expiry) keeps facts published while we
+are away; we subscribe again on every CONNACK (a broker that lost its state
+answers ``session_present=0``).
+
+Work is partitioned by store: each store's facts go to one worker thread, in
+arrival order, so a store's facts are applied in order; several workers serve
+several stores in parallel. Across machines the same partitioning is done by
+the broker (shared subscriptions per shard of stores, ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from server.ingest.service import IngestConfig, dead_letter, handle_fact_message
+from vitrine.contracts.topics import TopicError, facts_subscription, parse_topic
+from vitrine.runtime.mqtt import MqttTarget, make_client
+
+__all__ = ["FactConsumer"]
+
+log = logging.getLogger(__name__)
+
+#: Longest wait between reconnection attempts (paho doubles from 1 s up to this):
+#: a restarted broker is found again within seconds.
+RECONNECT_MAX_S = 5
+
+#: Unacknowledged facts in flight to us: a few hundred milliseconds of a
+#: store's offered facts at our per-fact transaction cost, so a crash re-reads
+#: little and the broker, not our memory, holds a burst.
+RECEIVE_MAXIMUM = 100
+#: How long the broker keeps our session (subscription + queued facts) while
+#: we are down: a day covers a night's outage of the server.
+SESSION_EXPIRY_S = 86_400
+#: Back-off between retries of a fact whose transaction failed on the
+#: database (restart, failover): short, since facts queue behind it.
+DB_RETRY_S = 0.5
+
+_Work = tuple[int, int, str, bytes]
+
+
+class FactConsumer:
+    """Owns one MQTT client and ``workers`` threads; :meth:`start` / :meth:`stop`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        target: MqttTarget,
+        config: IngestConfig,
+        *,
+        client_id: str = "vitrine-server-ingest",
+        workers: int = 1,
+        receive_maximum: int = RECEIVE_MAXIMUM,
+        subscription: str | None = None,
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._target = target
+        self._config = config
+        self._subscription = subscription or facts_subscription()
+        self._on_committed = on_committed
+        self._client, self._props = make_client(
+            client_id,
+            target,
+            manual_ack=True,
+            receive_maximum=receive_maximum,
+            session_expiry_s=SESSION_EXPIRY_S,
+        )
+        # Retry the broker every second at first and never less often than every
+        # RECONNECT_MAX_S: a broker restart is noticed within seconds.
+        self._client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._queues: list[queue.Queue[_Work | None]] = [queue.Queue() for _ in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._work, args=(q,), name=f"ingest-{i}", daemon=True)
+            for i, q in enumerate(self._queues)
+        ]
+        self._stop = threading.Event()
+        self.subscribed = threading.Event()
+        #: Outcomes so far (``applied``, ``duplicate``, ``dead_letter``, ``dropped``).
+        self.counts: Counter[str] = Counter()
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+        self._client.connect_async(
+            self._target.host, self._target.port, clean_start=False, properties=self._props
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Stop taking facts, finish the one in hand, disconnect (unacked facts stay queued)."""
+        self._stop.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+        for q in self._queues:
+            q.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    # -- paho callbacks (network thread) --------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
+        if rc.is_failure:
+            log.warning("broker refused the connection", extra={"reason": str(rc)})
+            return
+        # Every CONNACK: a broker that lost our session has no subscription for us.
+        client.subscribe(self._subscription, qos=1)
+        self.subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        parts = message.topic.split("/")
+        store = parts[2] if len(parts) > 2 else ""
+        index = zlib.crc32(store.encode()) % len(self._queues)
+        self._queues[index].put((message.mid, message.qos, message.topic, bytes(message.payload)))
+
+    # -- workers --------------------------------------------------------------------------
+
+    def _work(self, work: queue.Queue[_Work | None]) -> None:
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            mid, qos, topic, payload = item
+            outcome = self._handle(topic, payload)
+            if outcome is None:
+                return  # stopping with the fact uncommitted: not acked, redelivered later
+            self.counts[outcome] += 1
+            self._client.ack(mid, qos)
+            if outcome != "duplicate" and self._on_committed is not None:
+                self._on_committed()
+
+    def _handle(self, topic: str, payload: bytes) -> str | None:
+        while not self._stop.is_set():
+            try:
+                return handle_fact_message(self._engine, topic, payload, self._config)
+            except DBAPIError:
+                # The database is away: keep the fact unacknowledged and retry.
+                log.warning("database error on a fact; retrying", exc_info=True)
+                self._stop.wait(DB_RETRY_S)
+            except Exception:
+                # A bug must not wedge the store's stream: dead-letter and go on.
+                log.exception("fact processing failed", extra={"topic": topic})
+                return _dead_letter_failure(self._engine, topic, payload)
+        return None
+
+
+def _dead_letter_failure(engine: Engine, topic: str, payload: bytes) -> str:
+    try:
+        store = parse_topic(topic).store
+    except TopicError:
+        return "dropped"
+    dead_letter(engine, store, topic, payload, "processing failed", datetime.now(UTC))
+    return "dead_letter"

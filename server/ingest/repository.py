@@ -1,0 +1,524 @@
+"""Every query of the fact consumer: loading the engine's context, applying its decision.
+
+Privacy rules enforced here, where facts enter:
+
+- A device token is resolved to an :class:`AppInstall` by recomputing the
+  rotating tokens (``vitrine.contracts.app_token``) of known installs for the
+  fact's window and its neighbours (clock skew between phone and server). The
+  token itself is never written anywhere.
+- With no consent at all, the device is counted as footfall under a keyed hash
+  (HMAC-SHA256 with the server's secret and the UTC day — a salt that rotates
+  daily), never the token or the install id in the clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from server.engine import (
+    Consents,
+    Context,
+    Decision,
+    EngineSettings,
+    ItemState,
+    OfferRule,
+    Presence,
+    Shopper,
+    StockLine,
+    ViewedProduct,
+    Visit,
+    ZoneInfo,
+)
+from server.models import (
+    AppInstall,
+    Channel,
+    Consent,
+    InteractionKind,
+    Item,
+    ItemStatus,
+    Offer,
+    OfferDelivery,
+    Product,
+    ProductView,
+    ProfileInteraction,
+    Rack,
+    ShopperProfile,
+    StaffAlert,
+    StaffTask,
+    StoreVisit,
+    Variant,
+    VisitEngineState,
+    Zone,
+)
+from server.models.journeys import DeviceKind
+from vitrine.contracts.app_token import DEFAULT_PERIOD_S, rotating_token, window_of
+from vitrine.contracts.events import OfferEvent, StaffAlertEvent, StaffTaskEvent
+from vitrine.contracts.facts import (
+    Fact,
+    ItemArrived,
+    ItemDeparted,
+    ItemMoved,
+    ShopperDwelled,
+    ShopperEntered,
+    ShopperLeft,
+    ShopperZoneChanged,
+)
+from vitrine.contracts.layout import ZoneType
+
+__all__ = [
+    "UnknownStoreError",
+    "apply_decision",
+    "footfall_hash",
+    "load_context",
+    "resolve_install",
+]
+
+#: Deliveries counted against an offer's ``max_per_profile``: a month, the
+#: horizon over which a repeated offer starts to feel like nagging.
+OFFER_CAP_WINDOW = timedelta(days=30)
+#: Views loaded per shopper: far more than any guidance shows (``max_cards``),
+#: bounded so one heavy browser cannot make a fact slow.
+MAX_VIEWS = 200
+
+ShopperFact = ShopperEntered | ShopperZoneChanged | ShopperDwelled | ShopperLeft
+
+
+class UnknownStoreError(LookupError):
+    """A fact for a store with no layout in the database (dead-lettered)."""
+
+
+def footfall_hash(key: bytes, subject: str, at: datetime) -> str:
+    """The keyed, daily-rotating hash that counts an unconsenting device (64 hex)."""
+    message = f"{at.date().isoformat()}\x1f{subject}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def resolve_install(
+    session: Session, token_hex: str, at: datetime, period_s: int = DEFAULT_PERIOD_S
+) -> AppInstall | None:
+    """The install advertising ``token_hex`` around ``at`` (this window ± 1), if any."""
+    try:
+        token = int(token_hex, 16)
+    except ValueError:
+        return None
+    window = window_of(at.timestamp(), period_s)
+    for install in session.exec(select(AppInstall)):
+        if any(
+            rotating_token(install.secret, w) == token for w in (window, window - 1, window + 1)
+        ):
+            return install
+    return None
+
+
+def load_context(
+    session: Session, fact: Fact, *, key: bytes, settings: EngineSettings, period_s: int
+) -> Context:
+    zones = {
+        z.id: ZoneInfo(z.id, z.name, z.type)
+        for z in session.exec(select(Zone).where(Zone.store_id == fact.store))
+    }
+    if not zones:
+        raise UnknownStoreError(fact.store)
+    ctx = Context(store=fact.store, zones=zones, settings=settings)
+    if isinstance(fact, ShopperEntered | ShopperZoneChanged | ShopperDwelled | ShopperLeft):
+        return _shopper_context(session, fact, ctx, key=key, period_s=period_s)
+    if isinstance(fact, ItemArrived | ItemMoved | ItemDeparted):
+        return _item_context(session, fact, ctx)
+    return ctx
+
+
+# -- shopper facts -----------------------------------------------------------------------
+
+
+def _shopper_context(
+    session: Session, fact: ShopperFact, ctx: Context, *, key: bytes, period_s: int
+) -> Context:
+    at = fact.occurred_at
+    subject = f"device:{fact.device}"
+    profile: ShopperProfile | None = None
+    if fact.device_kind == "app":
+        install = resolve_install(session, fact.device, at, period_s)
+        if install is not None:
+            subject = f"install:{install.id}"
+            if install.profile_id is not None:
+                profile = session.get(ShopperProfile, install.profile_id)
+    consents = _consents(session, profile.id) if profile is not None else Consents()
+    if profile is None or not consents.any:
+        hashed = footfall_hash(key, subject, at)
+        visit_row = session.exec(
+            select(StoreVisit)
+            .where(StoreVisit.store_id == fact.store, StoreVisit.footfall_hash == hashed)
+            .where(col(StoreVisit.ended_at).is_(None))
+            .order_by(col(StoreVisit.started_at).desc())
+        ).first()
+        visit = _visit(session, visit_row) if visit_row is not None else None
+        return _replace(ctx, footfall_hash=hashed, visit=visit)
+    shopper = _shopper(session, profile, consents, at, ctx.settings)
+    visit_row = session.exec(
+        select(StoreVisit)
+        .where(StoreVisit.store_id == fact.store, StoreVisit.profile_id == profile.id)
+        .where(col(StoreVisit.ended_at).is_(None))
+        .order_by(col(StoreVisit.started_at).desc())
+    ).first()
+    visit = _visit(session, visit_row) if visit_row is not None else None
+    product_ids = {v.product_id for v in shopper.views}
+    stock = _stock(session, fact.store, product_ids)
+    held = {(s.product_id, s.size) for s in stock} | {(s.product_id, None) for s in stock}
+    wanted = {(v.product_id, v.size or shopper.known_size) for v in shopper.views}
+    elsewhere = _elsewhere(session, fact.store, wanted - held)
+    return _replace(
+        ctx,
+        shopper=shopper,
+        visit=visit,
+        stock=stock,
+        elsewhere=elsewhere,
+        offers=_offers(session),
+    )
+
+
+def _replace(ctx: Context, **changes: object) -> Context:
+    from dataclasses import replace
+
+    return replace(ctx, **changes)  # type: ignore[arg-type]
+
+
+def _consents(session: Session, profile_id: str) -> Consents:
+    granted = {
+        c.purpose.value
+        for c in session.exec(select(Consent).where(Consent.profile_id == profile_id))
+        if c.granted
+    }
+    return Consents(
+        guidance="guidance" in granted,
+        staff_recognition="staff_recognition" in granted,
+        journey_profile="journey_profile" in granted,
+    )
+
+
+def _shopper(
+    session: Session,
+    profile: ShopperProfile,
+    consents: Consents,
+    at: datetime,
+    settings: EngineSettings,
+) -> Shopper:
+    rows = session.exec(
+        select(ProductView, Product, Variant)
+        .join(Product, col(Product.id) == col(ProductView.product_id))
+        .join(Variant, col(Variant.id) == col(ProductView.variant_id), isouter=True)
+        .where(ProductView.profile_id == profile.id)
+        .where(col(ProductView.viewed_at) >= at - settings.view_window)
+        .order_by(col(ProductView.viewed_at).desc())
+        .limit(MAX_VIEWS)
+    ).all()
+    views = tuple(
+        ViewedProduct(
+            product_id=product.id,
+            name=product.name,
+            viewed_at=view.viewed_at,
+            category=product.category,
+            variant_id=variant.id if variant is not None else None,
+            size=variant.size if variant is not None else None,
+        )
+        for view, product, variant in rows
+    )
+    visits_before = session.exec(
+        select(sa.func.count())
+        .select_from(StoreVisit)
+        .where(StoreVisit.profile_id == profile.id)
+        .where(col(StoreVisit.ended_at).is_not(None))
+    ).one()
+    history: dict[str, int] = defaultdict(int)
+    for offer_id, count in session.exec(
+        select(OfferDelivery.offer_id, sa.func.count())
+        .where(OfferDelivery.profile_id == profile.id)
+        .where(col(OfferDelivery.delivered_at) >= at - OFFER_CAP_WINDOW)
+        .group_by(col(OfferDelivery.offer_id))
+    ):
+        history[offer_id] = count
+    segments = {"returning" if visits_before else "first_visit"}
+    if profile.loyalty_tier:
+        segments.add(f"tier:{profile.loyalty_tier}")
+    return Shopper(
+        profile_id=profile.id,
+        # Staff see a display name or a pseudonym derived from the profile id.
+        label=profile.display_name or f"Shopper {profile.id[:6]}",
+        consents=consents,
+        tier=profile.loyalty_tier,
+        known_size=profile.known_size,
+        segments=frozenset(segments),
+        views=views,
+        visits_before=int(visits_before),
+        offer_history=dict(history),
+    )
+
+
+def _stock(session: Session, store: str, product_ids: Iterable[str]) -> tuple[StockLine, ...]:
+    ids = list(product_ids)
+    if not ids:
+        return ()
+    rows = session.execute(
+        sa.select(
+            col(Variant.product_id),
+            col(Item.variant_id),
+            col(Variant.size),
+            col(Item.zone_id),
+            col(Item.rack_id),
+            sa.func.count(),
+            sa.func.max(Item.last_seen_at),
+        )
+        .select_from(Item)
+        .join(Variant, col(Variant.id) == col(Item.variant_id))
+        .where(col(Item.store_id) == store, col(Item.status) == ItemStatus.IN_STOCK)
+        .where(col(Item.zone_id).is_not(None), col(Variant.product_id).in_(ids))
+        .group_by(
+            col(Variant.product_id),
+            col(Item.variant_id),
+            col(Variant.size),
+            col(Item.zone_id),
+            col(Item.rack_id),
+        )
+    ).all()
+    return tuple(
+        StockLine(pid, vid, size, zone, rack, int(count), seen)
+        for pid, vid, size, zone, rack, count, seen in rows
+        if vid is not None and zone is not None and seen is not None
+    )
+
+
+def _elsewhere(
+    session: Session, store: str, missing: set[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], str]:
+    """For each (product, size) not here, the other store holding most of it.
+
+    Stores carry no coordinates yet, so "nearest" is approximated by "has the
+    most units" (ties: smallest store id); docs/engine.md.
+    """
+    ids = sorted({pid for pid, _ in missing})
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Item.store_id, Variant.product_id, Variant.size, sa.func.count())
+        .select_from(Item)
+        .join(Variant, col(Variant.id) == col(Item.variant_id))
+        .where(col(Item.store_id) != store, Item.status == ItemStatus.IN_STOCK)
+        .where(col(Item.zone_id).is_not(None), col(Variant.product_id).in_(ids))
+        .group_by(col(Item.store_id), col(Variant.product_id), col(Variant.size))
+    ).all()
+    best: dict[tuple[str, str | None], tuple[int, str]] = {}
+    for other, pid, size, count in rows:
+        if other is None:
+            continue
+        for key in ((pid, size), (pid, None)):
+            if key in missing:
+                current = best.get(key)
+                candidate = (-int(count), other)
+                if current is None or candidate < current:
+                    best[key] = candidate
+    return {key: other for key, (_, other) in best.items()}
+
+
+def _offers(session: Session) -> tuple[OfferRule, ...]:
+    return tuple(
+        OfferRule(
+            offer_id=o.id,
+            title=o.title,
+            body=o.body,
+            moments=frozenset(o.moments),  # type: ignore[arg-type]
+            priority=o.priority,
+            segments=frozenset(o.segments),
+            tiers=frozenset(o.tiers),
+            categories=frozenset(o.categories),
+            min_visits=o.min_visits,
+            max_per_profile=o.max_per_profile,
+            active=o.active,
+        )
+        for o in session.exec(select(Offer).where(col(Offer.active).is_(True)))
+    )
+
+
+def _visit(session: Session, row: StoreVisit) -> Visit:
+    state = session.get(VisitEngineState, row.id)
+    base = Visit(row.id, row.started_at, row.last_zone_id, profile_id=row.profile_id)
+    if state is None:
+        return base
+    return Visit(
+        visit_id=row.id,
+        started_at=row.started_at,
+        zone=row.last_zone_id,
+        profile_id=row.profile_id,
+        proximity_done=frozenset(state.proximity_done),
+        tasks_done=frozenset(state.tasks_done),
+        offers_sent=frozenset(state.offers_sent),
+        staff_alerts=state.staff_alerts,
+        offer_pushes=state.offer_pushes,
+        tried_on=state.tried_on,
+        bought=state.bought,
+    )
+
+
+# -- item facts --------------------------------------------------------------------------
+
+
+def _item_context(
+    session: Session, fact: ItemArrived | ItemMoved | ItemDeparted, ctx: Context
+) -> Context:
+    row = session.get(Item, fact.epc)
+    variant: Variant | None = None
+    if row is not None and row.variant_id is not None:
+        variant = session.get(Variant, row.variant_id)
+    elif fact.gtin is not None:
+        variant = session.exec(select(Variant).where(Variant.gtin14 == fact.gtin)).first()
+    item = ItemState(
+        epc=fact.epc,
+        product_id=variant.product_id if variant is not None else None,
+        variant_id=variant.id if variant is not None else None,
+        sold=row is not None and row.status == ItemStatus.SOLD,
+        zone=row.zone_id if row is not None and row.store_id == fact.store else None,
+    )
+    present: list[Presence] = []
+    if ctx.zone_type(fact.zone) in (ZoneType.FITTING_ROOM, ZoneType.TILL) and not item.sold:
+        rows = session.exec(
+            select(StoreVisit)
+            .where(StoreVisit.store_id == fact.store, StoreVisit.last_zone_id == fact.zone)
+            .where(col(StoreVisit.ended_at).is_(None), col(StoreVisit.profile_id).is_not(None))
+        ).all()
+        for visit_row in rows:
+            assert visit_row.profile_id is not None
+            profile = session.get(ShopperProfile, visit_row.profile_id)
+            if profile is None:
+                continue
+            consents = _consents(session, profile.id)
+            shopper = _shopper(session, profile, consents, fact.occurred_at, ctx.settings)
+            present.append(Presence(_visit(session, visit_row), shopper))
+    return _replace(ctx, item=item, present=tuple(present))
+
+
+# -- applying a decision -----------------------------------------------------------------
+
+
+def apply_decision(session: Session, fact: Fact, ctx: Context, decision: Decision) -> None:
+    """Write what ``decision`` changes into ``session`` (the caller commits)."""
+    opened = decision.visit_open
+    if opened is not None:
+        session.add(
+            StoreVisit(
+                id=opened.visit_id,
+                store_id=fact.store,
+                profile_id=opened.profile_id,
+                device_kind=DeviceKind(opened.device_kind),
+                footfall_hash=opened.footfall_hash,
+                started_at=opened.started_at,
+                entry_zone_id=opened.zone,
+                last_zone_id=opened.zone,
+            )
+        )
+        session.flush()
+    for visit in decision.visits:
+        row = session.get(StoreVisit, visit.visit_id)
+        if row is None:
+            continue
+        row.last_zone_id = visit.zone
+        state = session.get(VisitEngineState, visit.visit_id) or VisitEngineState(
+            visit_id=visit.visit_id
+        )
+        state.proximity_done = sorted(visit.proximity_done)
+        state.tasks_done = sorted(visit.tasks_done)
+        state.offers_sent = sorted(visit.offers_sent)
+        state.staff_alerts = visit.staff_alerts
+        state.offer_pushes = visit.offer_pushes
+        state.tried_on = visit.tried_on
+        state.bought = visit.bought
+        session.add(row)
+        session.add(state)
+    closed = decision.visit_close
+    if closed is not None:
+        row = session.get(StoreVisit, closed.visit_id)
+        if row is not None:
+            row.ended_at = closed.ended_at
+            row.last_zone_id = closed.last_zone
+            session.add(row)
+    if decision.item is not None:
+        _apply_item(session, fact, ctx, decision)
+    for i in decision.interactions:
+        session.add(
+            ProfileInteraction(
+                event_id=i.event_id,
+                profile_id=i.profile_id,
+                channel=Channel.STORE,
+                kind=InteractionKind(i.kind),
+                product_id=i.product_id,
+                variant_id=i.variant_id,
+                epc=i.epc,
+                store_id=fact.store,
+                visit_id=i.visit_id,
+                occurred_at=i.occurred_at,
+                data=i.data,
+            )
+        )
+    for event in decision.events:
+        if isinstance(event, StaffAlertEvent):
+            profile_id = ctx.shopper.profile_id if ctx.shopper is not None else None
+            session.add(
+                StaffAlert(
+                    id=event.alert_id,
+                    store_id=fact.store,
+                    zone_id=event.zone,
+                    created_at=event.created_at,
+                    updated_at=event.created_at,
+                    visit_id=event.visit_id,
+                    profile_id=profile_id,
+                    payload=event.model_dump(mode="json"),
+                )
+            )
+        elif isinstance(event, StaffTaskEvent):
+            session.add(
+                StaffTask(
+                    id=event.task_id,
+                    store_id=fact.store,
+                    zone_id=event.zone,
+                    created_at=event.created_at,
+                    updated_at=event.created_at,
+                    task=event.task,
+                    text=event.text,
+                    variant_id=event.variant_id,
+                    visit_id=event.visit_id,
+                )
+            )
+        elif isinstance(event, OfferEvent):
+            session.add(
+                OfferDelivery(
+                    offer_id=event.offer_id,
+                    profile_id=event.shopper,
+                    visit_id=event.visit_id,
+                    moment=event.moment,
+                    delivered_at=event.created_at,
+                )
+            )
+    session.flush()
+
+
+def _apply_item(session: Session, fact: Fact, ctx: Context, decision: Decision) -> None:
+    change = decision.item
+    assert change is not None and isinstance(fact, ItemArrived | ItemMoved | ItemDeparted)
+    rack = change.rack
+    if rack is not None and session.get(Rack, (fact.store, rack)) is None:
+        rack = None  # a rack the layout does not know: keep the zone, drop the rack
+    row = session.get(Item, change.epc)
+    if row is None:
+        row = Item(epc=change.epc, gtin14=fact.gtin, serial=fact.serial)
+    if row.variant_id is None and ctx.item is not None:
+        row.variant_id = ctx.item.variant_id
+    row.store_id = fact.store
+    row.zone_id = change.zone
+    row.rack_id = rack if change.zone is not None else None
+    row.last_seen_at = change.seen_at
+    row.status = ItemStatus.SOLD if change.sold else ItemStatus.IN_STOCK
+    session.add(row)

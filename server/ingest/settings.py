@@ -1,0 +1,17 @@
+"""Settings of ``vitrine server ingest``: the server's, plus the consumer's own."""
+
+from __future__ import annotations
+
+from server.settings import ServerSettings
+
+__all__ = ["IngestSettings"]
+
+
+class IngestSettings(ServerSettings):
+    #: Worker threads; a store's facts always go to the same one (in order).
+    ingest_workers: int = 1
+    #: The MQTT client id: the broker keeps this session's queue while we are away,
+    #: so two ingest processes on one database must use different ids.
+    ingest_client_id: str = "vitrine-server-ingest"
+    #: Online views considered at arrival (days); see server.engine.EngineSettings.
+    view_window_days: int = 30
