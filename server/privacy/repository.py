@@ -22,6 +22,10 @@ from server.models import (
     StoreVisit,
 )
 
+#: Rows per fetch / per ``IN (...)`` when scanning the outbox: well under
+#: SQLite's default 32766 bound parameters, and a few MB of payloads at a time.
+_SCAN_CHUNK = 1000
+
 __all__ = [
     "delete_outbox_naming",
     "delete_profile_rows",
@@ -35,21 +39,32 @@ def rows_of(session: Session, table: Any, profile_id: str) -> Sequence[Any]:
 
 
 def delete_outbox_naming(session: Session, needles: Sequence[str]) -> int:
-    """Outbox rows whose stream or payload names the subject (sent or not: the bytes are held)."""
-    clauses: list[sa.ColumnElement[bool]] = []
-    for needle in needles:
-        clauses.append(col(OutboxMessage.stream).contains(needle, autoescape=True))
-        # Payloads are JSON bytes: compare as bytes so both SQLite and PostgreSQL (bytea) match.
-        pattern = (
-            b"%"
-            + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").encode()
-            + b"%"
-        )
-        clauses.append(col(OutboxMessage.payload).like(pattern, escape="\\"))
-    if not clauses:
+    """Outbox rows whose stream or payload names the subject (sent or not: the bytes are held).
+
+    Payloads are opaque bytes (``LargeBinary``, which has no portable ``LIKE``),
+    so they are scanned here in chunks; erasure is rare and the outbox is
+    purged by retention, so the scan stays bounded.
+    """
+    wanted = [n.encode() for n in needles if n]
+    if not wanted:
         return 0
-    result = session.execute(sa.delete(OutboxMessage).where(sa.or_(*clauses)))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    doomed: list[int] = []
+    rows = session.execute(
+        sa.select(col(OutboxMessage.seq), col(OutboxMessage.stream), col(OutboxMessage.payload))
+        .order_by(col(OutboxMessage.seq))
+        .execution_options(yield_per=_SCAN_CHUNK)
+    )
+    for seq, stream, payload in rows:
+        blob = stream.encode() + b"\0" + bytes(payload)
+        if any(n in blob for n in wanted):
+            doomed.append(seq)
+    for start in range(0, len(doomed), _SCAN_CHUNK):
+        session.execute(
+            sa.delete(OutboxMessage).where(
+                col(OutboxMessage.seq).in_(doomed[start : start + _SCAN_CHUNK])
+            )
+        )
+    return len(doomed)
 
 
 def delete_profile_rows(session: Session, profile_id: str) -> dict[str, int]:
