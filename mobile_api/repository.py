@@ -416,9 +416,7 @@ def stream_rows(
 
 
 def _plain(row: Any, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    data: dict[str, Any] = row.model_dump(mode="json")
-    for key in drop:
-        data.pop(key, None)
+    data: dict[str, Any] = row.model_dump(mode="json", exclude=set(drop))
     return data
 
 
