@@ -70,11 +70,16 @@ def db_current() -> None:
 
 
 @server_app.command("run")
-def server_run() -> None:
+def server_run(
+    host: str | None = typer.Option(None, "--host", help="Default: VITRINE_HTTP_HOST."),
+    port: int | None = typer.Option(None, "--port", help="Default: VITRINE_HTTP_PORT."),
+) -> None:
     """Serve the HTTP API until SIGTERM or SIGINT."""
     from server.app import serve
 
-    serve(_settings())
+    settings = _settings()
+    overrides = {k: v for k, v in (("http_host", host), ("http_port", port)) if v is not None}
+    serve(settings.model_copy(update=overrides))
 
 
 def register(app: typer.Typer) -> None:
