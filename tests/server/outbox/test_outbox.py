@@ -1,0 +1,176 @@
+"""The outbox: sequence numbers per stream, and nothing lost while the broker is away."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from server.ingest.service import IngestConfig, handle_fact_message
+from server.models import OutboxMessage
+from server.outbox import OutboxPublisher, enqueue_event, stream_and_topic
+from tests.server.ingest.support import DEADLINE_S, committed_engine_fixture, seed
+from tests.support.services import free_port, start_mosquitto
+from vitrine.contracts.events import GuidanceEvent, StaffTaskEvent, parse_outbound
+from vitrine.contracts.facts import ShopperEntered, dump_fact, make_event_id
+from vitrine.contracts.ids import EventId, GatewayId, StoreId
+from vitrine.contracts.topics import fact_topic
+from vitrine.runtime.mqtt import MqttTarget
+
+NOW = datetime(2026, 3, 14, 10, 0, tzinfo=UTC)
+
+
+def _guidance(n: int, shopper: str = "p-1", store: str = "lyon-1") -> GuidanceEvent:
+    return GuidanceEvent(
+        event_id=EventId(f"{n:032x}"),
+        store=StoreId(store),
+        created_at=NOW,
+        shopper=shopper,
+        visit_id="v-1",
+        moment="arrival",
+    )
+
+
+def test_each_stream_gets_its_own_gapless_sequence(session: Session) -> None:
+    stream = f"p-{uuid.uuid4().hex[:8]}"
+    rows = [enqueue_event(session, _guidance(n, shopper=stream)) for n in range(3)]
+    other = enqueue_event(session, _guidance(9, shopper=f"{stream}-other"))
+    task = StaffTaskEvent(
+        event_id=EventId("f" * 32),
+        store=StoreId("lyon-1"),
+        created_at=NOW,
+        task_id="t-1",
+        task="bring_to_floor",
+        text="Bring size M of Wool coat to the floor",
+    )
+    staff = enqueue_event(session, task)
+    assert [r.stream_seq for r in rows] == [1, 2, 3]
+    assert other.stream_seq == 1
+    assert (staff.stream, staff.topic) == stream_and_topic(task)
+    assert staff.topic == "vitrine/v1/lyon-1/out/staff/staff_task"
+    # The payload carries its sequence number, for a client's resume.
+    assert [parse_outbound(r.payload).seq for r in rows] == [1, 2, 3]
+    assert rows[0].topic == f"vitrine/v1/lyon-1/out/shopper/{stream}/guidance"
+
+
+def test_a_rolled_back_transaction_announces_nothing(session: Session) -> None:
+    stream_event = _guidance(1, shopper=f"p-{uuid.uuid4().hex[:8]}")
+    nested = session.begin_nested()
+    enqueue_event(session, stream_event)
+    nested.rollback()
+    stream, _ = stream_and_topic(stream_event)
+    assert session.exec(select(OutboxMessage).where(OutboxMessage.stream == stream)).all() == []
+
+
+@pytest.fixture(scope="module")
+def committed_engine(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    yield from committed_engine_fixture(backend, request, tmp_path_factory)
+
+
+class _Phone:
+    """A persistent-session subscriber: the broker keeps its messages while it is away."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.got: list[bytes] = []
+        self.enough = threading.Event()
+        self.want = 0
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"phone-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 300
+        self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self.got.append(bytes(message.payload))
+        if len(self.got) >= self.want:
+            self.enough.set()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_rows_committed_while_the_broker_is_down_are_published_when_it_returns(
+    committed_engine: Engine, tmp_path: Path
+) -> None:
+    s = seed(committed_engine)
+    port = free_port()
+    workdir = tmp_path / "broker"
+    with start_mosquitto(workdir, port):
+        phone = _Phone(port, f"vitrine/v1/{s.store}/out/#")
+        assert phone.subscribed.wait(DEADLINE_S)
+        publisher = OutboxPublisher(
+            committed_engine,
+            MqttTarget("127.0.0.1", port),
+            client_id=f"outbox-{uuid.uuid4().hex[:8]}",
+        )
+        publisher.start()
+    try:
+        # The broker is down: the engine commits the arrival and its outbox rows.
+        at = datetime.now(UTC)
+        fact = ShopperEntered(
+            event_id=make_event_id("outbox-test", s.store),
+            store=StoreId(s.store),
+            gateway=GatewayId("gw-1"),
+            occurred_at=at,
+            device=s.token(at),
+            device_kind="app",
+            zone="entrance",
+        )
+        outcome = handle_fact_message(
+            committed_engine,
+            fact_topic(StoreId(s.store), fact.kind),
+            dump_fact(fact),
+            IngestConfig(footfall_key=b"k"),
+        )
+        assert outcome == "applied"
+        with Session(committed_engine) as db:
+            waiting = db.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.topic).contains(s.store))
+                .where(col(OutboxMessage.published_at).is_(None))
+                .order_by(col(OutboxMessage.seq))
+            ).all()
+        kinds = [json.loads(r.payload)["kind"] for r in waiting]
+        assert kinds == ["guidance", "staff_alert", "staff_task", "interaction"]
+        phone.want = len(waiting)
+        publisher.wake()
+
+        with start_mosquitto(workdir, port):
+            assert phone.enough.wait(DEADLINE_S + 5), f"got {len(phone.got)} of {phone.want}"
+            assert [json.loads(p)["kind"] for p in phone.got] == kinds
+            deadline = datetime.now(UTC) + timedelta(seconds=DEADLINE_S)
+            while datetime.now(UTC) < deadline:
+                with Session(committed_engine) as db:
+                    left = [db.get(OutboxMessage, r.seq) for r in waiting]
+                if all(r is not None and r.published_at is not None for r in left):
+                    break
+                threading.Event().wait(0.05)  # poll interval
+            else:
+                raise AssertionError("rows not marked published")
+            publisher.stop()
+            phone.close()
+    finally:
+        publisher.stop()
