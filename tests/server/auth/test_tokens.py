@@ -17,7 +17,7 @@ def test_a_token_round_trips_and_refuses_tampering_and_expiry() -> None:
         KEY, Principal("ops-1", "staff", "demo-rivoli"), expires_at=NOW + timedelta(hours=1)
     )
     assert verify_token(KEY, token, now=NOW) == Principal("ops-1", "staff", "demo-rivoli")
-    head, payload, signature = token.split(".")
+    head, _payload, signature = token.split(".")
     forged = issue_token(b"other", Principal("ops-1", "admin"), expires_at=NOW + timedelta(hours=1))
     for bad in (f"{head}.{forged.split('.')[1]}.{signature}", forged, "v1.x", ""):
         with pytest.raises(TokenError):

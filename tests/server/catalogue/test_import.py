@@ -15,10 +15,13 @@ from tests.server.ingest_web.support import bearer, client_on
 DATA = Path(__file__).parents[3] / "firmware_sim" / "data"
 
 HEADER = b"product_id,title,brand,category,url,image_url,variant_id,sku,gtin,size,color,price,"
-CSV = HEADER + b"""currency
+CSV = (
+    HEADER
+    + b"""currency
 7001,Linen shirt,Demo,women/shirts,https://shop.example/p/1,https://shop.example/i/1.jpg,41,LS-WHI-M,00614141000036,M,white,49.90,eur
 7001,Linen shirt,Demo,women/shirts,https://shop.example/p/1,https://shop.example/i/1.jpg,42,LS-WHI-L,00614141000043,L,white,49.90,EUR
 """
+)
 
 
 def _count(session: Session, table: type[Product | Variant | Item]) -> int:

@@ -31,10 +31,14 @@ def bearer(role: Role = "admin", subject: str = "ops-1") -> dict[str, str]:
 @contextmanager
 def client_on(session: Session) -> Iterator[TestClient]:
     """A TestClient whose requests all use ``session`` (rolled back after the test)."""
-    app = create_app(ServerSettings(secret_key=SECRET))  # type: ignore[arg-type]
+    app = create_app(ServerSettings(secret_key=SECRET))
 
     def _session() -> Iterator[Session]:
         yield session
 
     app.dependency_overrides[get_session] = _session
-    yield TestClient(app)
+    client = TestClient(app)
+    try:
+        yield client
+    finally:
+        client.close()
