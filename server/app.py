@@ -79,6 +79,11 @@ def _include_feature_routers(app: FastAPI) -> None:
 
     for router in (catalogue, stores, events, profiles, analytics, privacy, epcis):
         app.include_router(router)
+    from server.offers.endpoints import router as offers
+    from server.staff.endpoints import router as staff
+
+    for router in (staff, offers):
+        app.include_router(router)
 
 
 def _at_head(engine: Engine, expected: set[str]) -> bool:

@@ -82,6 +82,18 @@ def server_run(
     serve(settings.model_copy(update=overrides))
 
 
+@server_app.command("ingest")
+def server_ingest() -> None:
+    """Consume store facts (engine → database → outbox) and publish the outbox, until SIGTERM."""
+    from server.ingest.runner import run
+    from server.ingest.settings import IngestSettings
+    from vitrine.runtime.ops import stop_event_on_signals
+
+    settings = IngestSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    run(settings, stop_event_on_signals())
+
+
 def register(app: typer.Typer) -> None:
     """Mount the server's command groups on the root ``vitrine`` app."""
     app.add_typer(db_app, name="db")
