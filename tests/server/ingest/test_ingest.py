@@ -23,8 +23,11 @@ from server.models import (
     ConsentPurpose,
     Item,
     ItemStatus,
+    Offer,
+    OfferDelivery,
     ProcessedEvent,
     ProfileInteraction,
+    ShopperProfile,
     StaffAlert,
     StaffTask,
     StoreVisit,
@@ -289,3 +292,39 @@ def _wait_processed(engine: Engine, event_id: str) -> None:
                 return
         threading.Event().wait(0.05)  # poll interval
     raise AssertionError("fact not processed in time")
+
+
+def test_an_offer_from_the_library_is_pushed_once_and_recorded(
+    committed_engine: Engine, mosquitto: Broker, ingest: Start
+) -> None:
+    s = seed(committed_engine)
+    tier = f"vip-{uuid.uuid4().hex[:6]}"  # only this test's shopper is eligible
+    with Session(committed_engine) as db:
+        profile = db.get(ShopperProfile, s.profile_id)
+        assert profile is not None
+        profile.loyalty_tier = tier
+        offer = Offer(
+            title="Welcome back", body="A coffee on us", moments=["arrival", "zone"], tiers=[tier]
+        )
+        db.add_all([profile, offer])
+        db.commit()
+        offer_id = offer.id
+    walk = Walk(mosquitto, s)
+    with listen(mosquitto.host, mosquitto.port, s.store) as out:
+        ingest(s.store)
+        walk.send(walk.entered())
+        pushed = out.wait_for(_kind("offer"))
+        assert (pushed["offer_id"], pushed["moment"], pushed["title"]) == (
+            offer_id,
+            "arrival",
+            "Welcome back",
+        )
+        walk.send(walk.to("entrance", "women"))
+        walk.send(walk.left())
+        out.wait_for(_kind("visit_closed"))
+        assert len([b for _, b in out.drain() if b.get("kind") == "offer"]) == 1
+    with Session(committed_engine) as db:
+        deliveries = db.exec(select(OfferDelivery).where(OfferDelivery.offer_id == offer_id)).all()
+        assert [d.profile_id for d in deliveries] == [s.profile_id]
+        db.delete(db.get(Offer, offer_id))
+        db.commit()
