@@ -47,6 +47,10 @@ class EngineSettings:
     #: A stock reading older than this is still shown, but ranked after fresh
     #: ones: an item unread for a day may have been sold or misplaced.
     stale_after: timedelta = timedelta(hours=24)
+    #: An open visit older than this is over (its exit was missed: the phone's
+    #: battery died, a gateway restarted): a store's longest opening day, so a
+    #: shopper back the next day gets a fresh arrival, not a "zone change".
+    max_visit: timedelta = timedelta(hours=12)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,15 @@ def derived_id(*parts: object) -> str:
 
 def decide(fact: Fact, ctx: Context, now: datetime) -> Decision:
     """What ``fact`` changes, given ``ctx``; ``now`` stamps the outbound events."""
+    if isinstance(fact, ShopperEntered | ShopperZoneChanged | ShopperDwelled) and _expired(
+        ctx.visit, fact.occurred_at, ctx
+    ):
+        # The open visit's exit was missed: close it where its time ran out, start anew.
+        assert ctx.visit is not None
+        old = ctx.visit
+        ended = old.started_at + ctx.settings.max_visit
+        decision = _arrived(fact, replace(ctx, visit=None), now)
+        return replace(decision, visit_close=VisitClose(old.visit_id, ended, old.zone))
     if isinstance(fact, ShopperEntered):
         if ctx.visit is not None:
             # Seen entering again within an open visit: a zone change, not an arrival.
@@ -113,6 +122,10 @@ def decide(fact: Fact, ctx: Context, now: datetime) -> Decision:
 
 
 # -- shoppers ----------------------------------------------------------------------------
+
+
+def _expired(visit: Visit | None, at: datetime, ctx: Context) -> bool:
+    return visit is not None and at - visit.started_at > ctx.settings.max_visit
 
 
 def _arrived(

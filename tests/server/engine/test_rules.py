@@ -370,3 +370,12 @@ def test_decisions_are_deterministic_and_never_leak_the_device(
         assert TOKEN not in repr(first)
         if not consents.any:
             assert first.events == () and first.interactions == ()
+
+
+def test_an_open_visit_past_its_time_is_closed_and_the_shopper_arrives_anew() -> None:
+    old = _open_visit(started_at=T0 - timedelta(days=1), staff_alerts=1)
+    decision = decide(entered(), context(shopper=shopper(), visit=old), NOW)
+    assert decision.visit_close is not None and decision.visit_close.visit_id == "v-1"
+    assert decision.visit_close.ended_at == old.started_at + timedelta(hours=12)
+    assert decision.visit_open is not None and decision.visit_open.visit_id != "v-1"
+    assert _of(decision.events, StaffAlertEvent)  # a new visit: a new arrival alert
