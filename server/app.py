@@ -76,8 +76,9 @@ def _include_feature_routers(app: FastAPI) -> None:
     from server.privacy.endpoints import router as privacy
     from server.profiles.endpoints import router as profiles
     from server.stores.endpoints import router as stores
+    from server.web.pages import router as web
 
-    for router in (catalogue, stores, events, profiles, analytics, privacy, epcis):
+    for router in (catalogue, stores, events, profiles, analytics, privacy, epcis, web):
         app.include_router(router)
     from server.offers.endpoints import router as offers
     from server.staff.endpoints import router as staff
