@@ -27,6 +27,7 @@ from mobile_api.bus import Bus
 from mobile_api.settings import MobileApiSettings
 from mobile_api.stream import Hub
 from mobile_api.tokens import TokenSigner
+from mobile_api.web import pages as web_pages
 from server.db import make_engine, ping
 from server.errors import install_error_handler
 from vitrine import __version__
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(ops_router(readiness))
     app.include_router(endpoints.router)
     app.include_router(ws.router)
+    app.include_router(web_pages.router)
     install_error_handler(app)
     return app
 
