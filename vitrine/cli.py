@@ -17,6 +17,7 @@ import gateway.cli
 import mobile_api.cli
 import server.cli
 from vitrine import __version__
+from vitrine.runtime import broker_cli
 
 __all__ = ["app", "main"]
 
@@ -48,7 +49,7 @@ def _root(
     """Vitrine: online intent joined with live RFID/BLE store data."""
 
 
-for package_cli in (server.cli, gateway.cli, mobile_api.cli, firmware_sim.cli):
+for package_cli in (server.cli, gateway.cli, mobile_api.cli, firmware_sim.cli, broker_cli):
     package_cli.register(app)
 
 

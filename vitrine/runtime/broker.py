@@ -91,13 +91,19 @@ class LocalBroker:
 
 
 @contextmanager
-def start_local_broker(workdir: Path, port: int | None = None) -> Iterator[LocalBroker]:
-    """Run a broker until the block exits (SIGTERM, so it saves its state)."""
+def start_local_broker(
+    workdir: Path, port: int | None = None, source: Path = DEFAULT_CONFIG
+) -> Iterator[LocalBroker]:
+    """Run a broker until the block exits (SIGTERM, so it saves its state).
+
+    ``source`` is the configuration to localise: the default, or a secured one
+    written by ``vitrine broker credentials`` (its auth lines are kept).
+    """
     binary = mosquitto_binary()
     if binary is None:
         raise BrokerNotFoundError("no `mosquitto` on PATH or in /usr/sbin (apt-get install it)")
     port = port or free_port()
-    conf = local_broker_config(port, workdir)
+    conf = local_broker_config(port, workdir, source)
     with (workdir / "mosquitto.log").open("wb") as log:
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
         try:
