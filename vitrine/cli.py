@@ -73,10 +73,12 @@ def demo(
     workdir: Path = typer.Option(Path("var/demo"), help="Where the demo keeps its data and logs."),
     scenario: str = typer.Option("busy-saturday", help="Simulator scenario played on a loop."),
     speed: str = typer.Option("1", help="Simulation speed (1 = real time)."),
-    http_port: int = typer.Option(8000, help="Server port (the next free one if taken)."),
-    mobile_port: int = typer.Option(8100, help="mobile_api port (the next free one if taken)."),
+    http_port: int = typer.Option(8000, help="Server port (a free one if taken)."),
+    mobile_port: int = typer.Option(8100, help="mobile_api port (a free one if taken)."),
+    broker_port: int = typer.Option(1883, help="Mosquitto port (a free one if taken)."),
+    status: bool = typer.Option(True, help="Print the live status line."),
 ) -> None:
-    """Run a demo store: broker, server, gateway, mobile_api and simulated shoppers."""
+    """Run a demo store: broker, server, ingest, gateway, mobile_api and simulated shoppers."""
     from vitrine.demo import DemoPlan, run_demo
     from vitrine.runtime.logs import configure_logging
 
@@ -85,11 +87,33 @@ def demo(
         workdir=workdir.resolve(),
         http_port=http_port,
         mobile_port=mobile_port,
+        broker_port=broker_port,
         scenario=scenario,
         speed=speed,
-        available=available_commands(),
+        status=status,
     )
     raise typer.Exit(run_demo(plan))
+
+
+@app.command("run")
+def run(
+    config: Path = typer.Option(
+        ..., "--config", help="The store's YAML (docs/running-a-store.md)."
+    ),
+) -> None:
+    """Run a real store: broker (unless given), server, ingest, mobile_api and gateway."""
+    from pydantic import ValidationError
+
+    from vitrine.demo import load_store_config, run_store
+    from vitrine.runtime.logs import configure_logging
+
+    configure_logging("WARNING", "text")
+    try:
+        store = load_store_config(config)
+    except (OSError, ValidationError) as error:
+        typer.echo(f"run: {config}: {error}", err=True)
+        raise typer.Exit(2) from error
+    raise typer.Exit(run_store(store))
 
 
 def main() -> None:
