@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,34 @@ def fresh_mosquitto(tmp_path: Path) -> Iterator[Broker]:
     """A broker of the test's own, for tests that restart or kill it."""
     with start_mosquitto(tmp_path / "mosquitto") as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_url: str) -> Iterator[Callable[[], str]]:
+    """Make more databases on the run's server, each dropped at the end of the run.
+
+    For suites whose code under test commits through its own engine (a running
+    app, a consumer): they get a database of their own, so their committed rows
+    never meet the rolled-back tests that share ``postgres_url``.
+    """
+    base = make_url(postgres_url)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"{base.database}_{len(made) + 1}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield make
+    finally:
+        with admin.connect() as conn:
+            for name in made:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

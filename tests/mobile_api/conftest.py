@@ -45,12 +45,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str
         time.sleep(0.01)
 
 
+@pytest.fixture(scope="session")
+def mobile_postgres_url(postgres_database: Callable[[], str]) -> str:
+    """The app under test commits for real: it gets a database of its own."""
+    url = postgres_database()
+    migrate.upgrade(url)
+    return url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/mobile.db"
-    else:
-        url = request.getfixturevalue("postgres_url")
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("mobile_postgres_url")
+        return url
+    url = f"sqlite:///{tmp_path}/mobile.db"
     migrate.upgrade(url)
     return url
 
