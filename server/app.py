@@ -85,6 +85,11 @@ def _include_feature_routers(app: FastAPI) -> None:
 
     for router in (staff, offers):
         app.include_router(router)
+    from server.stores.pickups import router as pickups
+    from server.webhooks.endpoints import router as webhooks
+
+    for router in (pickups, webhooks):
+        app.include_router(router)
 
 
 def _at_head(engine: Engine, expected: set[str]) -> bool:

@@ -17,7 +17,9 @@ from vitrine.contracts.events import OutboundEvent
 
 __all__ = ["Decision", "Interaction", "ItemChange", "VisitClose", "VisitOpen"]
 
-InteractionName = Literal["visited", "located", "tried_on", "bought", "left"]
+#: ``guided``: a product card reached the phone (analytics: guidance delivered vs acted
+#: upon); recorded on the timeline only, never announced as an ``interaction`` event.
+InteractionName = Literal["visited", "guided", "located", "tried_on", "bought", "left"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,8 @@ def _arrived(
             _interaction(fact.event_id, shopper, visit, "visited", fact.occurred_at, zone=fact.zone)
         )
     if consents.guidance and cards:
+        if consents.journey_profile:
+            interactions.extend(_guided(fact.event_id, shopper, visit, cards, fact.occurred_at))
         events.append(
             GuidanceEvent(
                 event_id=_eid(fact.event_id, "guidance"),
@@ -231,6 +233,8 @@ def _walked(
                 visit, proximity_done=visit.proximity_done | {c.product_id for c in cards}
             )
             if consents.guidance:
+                if consents.journey_profile:
+                    interactions.extend(_guided(event_id, shopper, visit, cards, now))
                 events.append(
                     GuidanceEvent(
                         event_id=_eid(event_id, "proximity"),
@@ -588,8 +592,9 @@ def _interaction(
     epc: str | None = None,
     zone: str | None = None,
     rack: str | None = None,
+    status: str | None = None,
 ) -> Interaction:
-    data = {k: v for k, v in (("zone", zone), ("rack", rack)) if v is not None}
+    data = {k: v for k, v in (("zone", zone), ("rack", rack), ("status", status)) if v is not None}
     return Interaction(
         event_id=_eid(event_id, "interaction", kind, product_id or ""),
         profile_id=shopper.profile_id,
@@ -603,9 +608,35 @@ def _interaction(
     )
 
 
+def _guided(
+    event_id: EventId,
+    shopper: Shopper,
+    visit: Visit,
+    cards: tuple[GuidanceCard, ...],
+    at: datetime,
+) -> list[Interaction]:
+    """A ``guided`` timeline entry per card delivered (the denominator of "acted upon")."""
+    return [
+        _interaction(
+            event_id,
+            shopper,
+            visit,
+            "guided",
+            at,
+            product_id=card.product_id,
+            variant_id=card.variant_id,
+            zone=card.zone,
+            rack=card.rack,
+            status=card.status,
+        )
+        for card in cards
+    ]
+
+
 def _interaction_events(
     store: StoreId, interactions: list[Interaction], now: datetime
 ) -> list[InteractionEvent]:
+    # ``guided`` stays on the timeline: the phone already got the guidance itself.
     return [
         InteractionEvent(
             event_id=i.event_id,
@@ -618,4 +649,5 @@ def _interaction_events(
             variant_id=i.variant_id,
         )
         for i in interactions
+        if i.kind != "guided"
     ]

@@ -7,8 +7,11 @@ Shape copied from ``gs1/EPCIS`` ``JSON/Example_9.6.1-ObjectEvent.jsonld``
 ``eventTimeZoneOffset``, ``epcList`` of pure-identity URIs, ``action:
 OBSERVE``, ``bizStep``, ``disposition`` and ``readPoint.id``.
 
-Observations are the items' latest reads (``items.last_seen_at``): one event
-per item seen in the period. Items that are not SGTINs are exported with the
+Observations come from ``item_observations`` (one row per item fact the ingest
+applied: arrived, moved, departed): one event per observation in the period, so
+an item that moved three times shows three reads. Items with a ``last_seen_at``
+in the period but no observation (stock imported, or read before the history
+existed) are exported once from their latest read. Items that are not SGTINs are exported with the
 TDS raw URI ``urn:epc:raw:<bits>.x<hex>`` (TDS §12.3.4) so that none is dropped.
 The store has no GLN in its layout, so ``readPoint.id`` is a URN of ours,
 ``urn:vitrine:store:<store>:zone:<zone>`` (EPCIS 2.0 §7.3.4 accepts any URI).
@@ -25,7 +28,7 @@ from epcpy.utils.parsers import hex_to_tag_encodable
 from sqlmodel import Session, col, select
 
 from server.errors import BadRequest, NotFound
-from server.models import Item, ItemStatus, Store, Zone, ZoneType
+from server.models import Item, ItemObservation, ItemStatus, Store, Zone, ZoneType
 
 __all__ = ["EPCIS_CONTEXT", "epc_uri", "export_observations"]
 
@@ -49,9 +52,16 @@ def _offset(at: datetime, tz: ZoneInfo) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _event(item: Item, zone_type: ZoneType | None, tz: ZoneInfo) -> dict[str, Any]:
-    assert item.last_seen_at is not None
-    if item.status == ItemStatus.SOLD:
+def _event(
+    epc: str,
+    store_id: str,
+    zone_id: str | None,
+    at: datetime,
+    sold: bool,
+    zone_type: ZoneType | None,
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    if sold:
         biz_step, disposition = "retail_selling", "retail_sold"
     elif zone_type == ZoneType.STOCKROOM:
         biz_step, disposition = "cycle_counting", "sellable_not_accessible"
@@ -59,14 +69,14 @@ def _event(item: Item, zone_type: ZoneType | None, tz: ZoneInfo) -> dict[str, An
         biz_step, disposition = "cycle_counting", "sellable_accessible"
     event: dict[str, Any] = {
         "type": "ObjectEvent",
-        "eventTime": item.last_seen_at.isoformat().replace("+00:00", "Z"),
-        "eventTimeZoneOffset": _offset(item.last_seen_at, tz),
-        "epcList": [epc_uri(item.epc)],
+        "eventTime": at.isoformat().replace("+00:00", "Z"),
+        "eventTimeZoneOffset": _offset(at, tz),
+        "epcList": [epc_uri(epc)],
         "action": "OBSERVE",
         "bizStep": biz_step,
         "disposition": disposition,
-        "readPoint": {"id": f"urn:vitrine:store:{item.store_id}:zone:{item.zone_id or 'unknown'}"},
-        "bizLocation": {"id": f"urn:vitrine:store:{item.store_id}"},
+        "readPoint": {"id": f"urn:vitrine:store:{store_id}:zone:{zone_id or 'unknown'}"},
+        "bizLocation": {"id": f"urn:vitrine:store:{store_id}"},
     }
     # EPCIS 2.0 / CBV 2.0 §8.9 event hash: here a hash of the canonical fields we emit.
     digest = hashlib.sha256(
@@ -90,15 +100,36 @@ def export_observations(
     zone_types = {
         z.id: z.type for z in session.exec(select(Zone).where(Zone.store_id == store_id)).all()
     }
-    items = session.exec(
-        select(Item)
+    observations = session.exec(
+        select(ItemObservation)
         .where(
-            Item.store_id == store_id,
-            col(Item.last_seen_at) >= start,
-            col(Item.last_seen_at) < end,
+            ItemObservation.store_id == store_id,
+            col(ItemObservation.occurred_at) >= start,
+            col(ItemObservation.occurred_at) < end,
         )
-        .order_by(col(Item.last_seen_at), col(Item.epc))
+        .order_by(col(ItemObservation.occurred_at), col(ItemObservation.epc))
     ).all()
+    observed = {o.epc for o in observations}
+    latest = [
+        i
+        for i in session.exec(
+            select(Item).where(
+                Item.store_id == store_id,
+                col(Item.last_seen_at) >= start,
+                col(Item.last_seen_at) < end,
+            )
+        ).all()
+        if i.epc not in observed and i.last_seen_at is not None
+    ]
+    rows: list[tuple[datetime, str, str | None, bool]] = [
+        (o.occurred_at, o.epc, o.zone_id, o.sold) for o in observations
+    ]
+    rows.extend(
+        (i.last_seen_at, i.epc, i.zone_id, i.status == ItemStatus.SOLD)
+        for i in latest
+        if i.last_seen_at is not None
+    )
+    rows.sort(key=lambda r: (r[0], r[1]))
     return {
         "@context": [EPCIS_CONTEXT],
         "type": "EPCISDocument",
@@ -106,7 +137,8 @@ def export_observations(
         "creationDate": now.isoformat().replace("+00:00", "Z"),
         "epcisBody": {
             "eventList": [
-                _event(i, zone_types.get(i.zone_id) if i.zone_id else None, tz) for i in items
+                _event(epc, store_id, zone, at, sold, zone_types.get(zone) if zone else None, tz)
+                for at, epc, zone, sold in rows
             ]
         },
     }

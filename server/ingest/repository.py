@@ -42,9 +42,11 @@ from server.models import (
     Consent,
     InteractionKind,
     Item,
+    ItemObservation,
     ItemStatus,
     Offer,
     OfferDelivery,
+    PendingPickup,
     Product,
     ProductView,
     ProfileInteraction,
@@ -58,6 +60,7 @@ from server.models import (
     Zone,
 )
 from server.models.journeys import DeviceKind
+from server.webhooks.service import enqueue_interaction
 from vitrine.contracts.app_token import DEFAULT_PERIOD_S, rotating_token, window_of
 from vitrine.contracts.events import OfferEvent, StaffAlertEvent, StaffTaskEvent
 from vitrine.contracts.facts import (
@@ -160,7 +163,7 @@ def _shopper_context(
         ).first()
         visit = _visit(session, visit_row) if visit_row is not None else None
         return _replace(ctx, footfall_hash=hashed, visit=visit)
-    shopper = _shopper(session, profile, consents, at, ctx.settings)
+    shopper = _shopper(session, profile, consents, at, ctx.settings, fact.store)
     visit_row = session.exec(
         select(StoreVisit)
         .where(StoreVisit.store_id == fact.store, StoreVisit.profile_id == profile.id)
@@ -208,6 +211,7 @@ def _shopper(
     consents: Consents,
     at: datetime,
     settings: EngineSettings,
+    store: str,
 ) -> Shopper:
     rows = session.exec(
         select(ProductView, Product, Variant)
@@ -243,6 +247,13 @@ def _shopper(
         .group_by(col(OfferDelivery.offer_id))
     ):
         history[offer_id] = count
+    # Click & collect orders waiting in this store (order ids: what staff look up).
+    pickups = session.exec(
+        select(PendingPickup.order_id)
+        .where(PendingPickup.profile_id == profile.id, PendingPickup.store_id == store)
+        .where(col(PendingPickup.collected_at).is_(None))
+        .order_by(col(PendingPickup.created_at))
+    ).all()
     segments = {"returning" if visits_before else "first_visit"}
     if profile.loyalty_tier:
         segments.add(f"tier:{profile.loyalty_tier}")
@@ -255,6 +266,7 @@ def _shopper(
         known_size=profile.known_size,
         segments=frozenset(segments),
         views=views,
+        click_and_collect=tuple(pickups),
         visits_before=int(visits_before),
         offer_history=dict(history),
     )
@@ -396,7 +408,9 @@ def _item_context(
             if profile is None:
                 continue
             consents = _consents(session, profile.id)
-            shopper = _shopper(session, profile, consents, fact.occurred_at, ctx.settings)
+            shopper = _shopper(
+                session, profile, consents, fact.occurred_at, ctx.settings, fact.store
+            )
             present.append(Presence(_visit(session, visit_row), shopper))
     return _replace(ctx, item=item, present=tuple(present))
 
@@ -448,21 +462,22 @@ def apply_decision(session: Session, fact: Fact, ctx: Context, decision: Decisio
     if decision.item is not None:
         _apply_item(session, fact, ctx, decision)
     for i in decision.interactions:
-        session.add(
-            ProfileInteraction(
-                event_id=i.event_id,
-                profile_id=i.profile_id,
-                channel=Channel.STORE,
-                kind=InteractionKind(i.kind),
-                product_id=i.product_id,
-                variant_id=i.variant_id,
-                epc=i.epc,
-                store_id=fact.store,
-                visit_id=i.visit_id,
-                occurred_at=i.occurred_at,
-                data=i.data,
-            )
+        interaction = ProfileInteraction(
+            event_id=i.event_id,
+            profile_id=i.profile_id,
+            channel=Channel.STORE,
+            kind=InteractionKind(i.kind),
+            product_id=i.product_id,
+            variant_id=i.variant_id,
+            epc=i.epc,
+            store_id=fact.store,
+            visit_id=i.visit_id,
+            occurred_at=i.occurred_at,
+            data=i.data,
         )
+        session.add(interaction)
+        # Owed to the CRM webhooks in this same transaction.
+        enqueue_interaction(session, interaction, i.occurred_at)
     for event in decision.events:
         if isinstance(event, StaffAlertEvent):
             profile_id = ctx.shopper.profile_id if ctx.shopper is not None else None
@@ -522,3 +537,15 @@ def _apply_item(session: Session, fact: Fact, ctx: Context, decision: Decision) 
     row.last_seen_at = change.seen_at
     row.status = ItemStatus.SOLD if change.sold else ItemStatus.IN_STOCK
     session.add(row)
+    # The observation history (EPCIS per period): every applied item fact, one row.
+    session.add(
+        ItemObservation(
+            event_id=fact.event_id,
+            epc=change.epc,
+            store_id=fact.store,
+            zone_id=fact.zone,
+            kind=fact.kind,
+            sold=change.sold,
+            occurred_at=fact.occurred_at,
+        )
+    )

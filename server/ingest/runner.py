@@ -19,6 +19,7 @@ from server.ingest.consumer import FactConsumer
 from server.ingest.service import IngestConfig
 from server.ingest.settings import IngestSettings
 from server.outbox import OutboxPublisher
+from server.webhooks.worker import WebhookWorker
 from vitrine.runtime.mqtt import parse_mqtt_url
 from vitrine.runtime.ops import OpsServer, Readiness
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class IngestProcess:
-    """The consumer and the publisher sharing one engine; :meth:`start` / :meth:`stop`."""
+    """The consumer, the outbox publisher and the webhook worker sharing one engine."""
 
     def __init__(self, settings: IngestSettings, engine: Engine) -> None:
         target = parse_mqtt_url(settings.mqtt_url)
@@ -39,21 +40,28 @@ class IngestProcess:
         self.publisher = OutboxPublisher(
             engine, target, client_id=f"{settings.ingest_client_id}-outbox"
         )
+        self.webhooks = WebhookWorker(engine)
         self.consumer = FactConsumer(
             engine,
             target,
             config,
             client_id=settings.ingest_client_id,
             workers=settings.ingest_workers,
-            on_committed=self.publisher.wake,
+            on_committed=self._committed,
         )
+
+    def _committed(self) -> None:
+        self.publisher.wake()
+        self.webhooks.wake()
 
     def start(self) -> None:
         self.publisher.start()
+        self.webhooks.start()
         self.consumer.start()
 
     def stop(self) -> None:
         self.consumer.stop()
+        self.webhooks.stop()
         self.publisher.stop()
 
 

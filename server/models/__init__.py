@@ -49,7 +49,9 @@ from server.models.shoppers import (
     ShopperProfileBase,
     ShopperProfilePublic,
 )
+from server.models.store_ops import ItemObservation, PendingPickup
 from server.models.stores import Antenna, Rack, Reader, Scanner, Store, Zone, ZoneType
+from server.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -60,13 +62,16 @@ __all__ = [
     "Consent",
     "ConsentEvent",
     "ConsentPurpose",
+    "DeliveryStatus",
     "DeviceKind",
     "InteractionKind",
     "Item",
+    "ItemObservation",
     "ItemStatus",
     "Offer",
     "OfferDelivery",
     "OutboxMessage",
+    "PendingPickup",
     "ProcessedEvent",
     "Product",
     "ProductBase",
@@ -89,6 +94,8 @@ __all__ = [
     "VariantBase",
     "VariantPublic",
     "VisitEngineState",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Zone",
     "ZoneType",
     "metadata",

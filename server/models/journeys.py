@@ -112,6 +112,8 @@ class InteractionKind(StrEnum):
 
     VIEWED = "viewed"
     VISITED = "visited"
+    #: Guidance naming this product reached the shopper's phone (per card).
+    GUIDED = "guided"
     LOCATED = "located"
     TOUCHED = "touched"
     TRIED_ON = "tried_on"

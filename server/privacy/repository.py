@@ -13,6 +13,8 @@ from server.models import (
     AppInstall,
     Consent,
     ConsentEvent,
+    DeliveryStatus,
+    ItemObservation,
     OutboxMessage,
     ProcessedEvent,
     ProductView,
@@ -20,6 +22,7 @@ from server.models import (
     ProfileInteraction,
     ShopperProfile,
     StoreVisit,
+    WebhookDelivery,
 )
 
 #: Rows per fetch / per ``IN (...)`` when scanning the outbox: well under
@@ -101,6 +104,14 @@ def purge_before(session: Session, cutoff: datetime) -> dict[str, int]:
         ),
         "processed_events": sa.delete(ProcessedEvent).where(
             col(ProcessedEvent.processed_at) < cutoff
+        ),
+        "item_observations": sa.delete(ItemObservation).where(
+            col(ItemObservation.occurred_at) < cutoff
+        ),
+        # Delivered or given up: pending ones are still owed.
+        "webhook_deliveries": sa.delete(WebhookDelivery).where(
+            col(WebhookDelivery.status) != DeliveryStatus.PENDING,
+            col(WebhookDelivery.created_at) < cutoff,
         ),
     }
     return {

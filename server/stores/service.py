@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import logging
 
-import yaml
-from pydantic import ValidationError
 from sqlmodel import Session
 
-from server.catalogue.service import ImportRejected, _pydantic_problems
+from server.catalogue.service import ImportRejected
 from server.errors import NotFound
 from server.models import Antenna, Rack, Reader, Scanner, Store, Zone
 from server.stores import repository
 from server.stores.schemas import StoreImportReport, StorePublic, ZonePublic
 from vitrine.contracts.layout import StoreLayout
+from vitrine.runtime import layout_io
 
 __all__ = ["get_store", "import_layout", "parse_layout"]
 
@@ -26,19 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def parse_layout(content: bytes) -> StoreLayout:
-    """A layout from YAML or JSON bytes (JSON is YAML 1.2), or :class:`ImportRejected`."""
+    """A layout from YAML or JSON bytes (JSON is YAML 1.2), or :class:`ImportRejected`.
+
+    Read by :func:`vitrine.runtime.layout_io.parse_layout`, the loader the
+    gateway and the simulator use, so the three accept exactly the same files;
+    its message (which line, which field) is the problem reported.
+    """
     try:
-        data = yaml.safe_load(content)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ImportRejected(
-            [f"not YAML/JSON{where}: {getattr(error, 'problem', error)}"]
-        ) from None
-    try:
-        return StoreLayout.model_validate(data)
-    except ValidationError as error:
-        raise ImportRejected(_pydantic_problems(error)) from None
+        return layout_io.parse_layout(content, source="layout")
+    except layout_io.LayoutFileError as error:
+        raise ImportRejected([str(error)]) from None
 
 
 def import_layout(session: Session, layout: StoreLayout) -> StoreImportReport:

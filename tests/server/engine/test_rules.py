@@ -175,7 +175,8 @@ def test_walking_into_a_zone_with_a_viewed_item_guides_once_per_product() -> Non
     [guidance] = _of(first.events, GuidanceEvent)
     assert guidance.moment == "zone"
     assert [(c.product_id, c.rack, c.count) for c in guidance.cards] == [("prod-a", "r3", 3)]
-    assert [i.kind for i in first.interactions] == ["located"]
+    # The card delivered is ``guided`` (analytics' denominator), then ``located``.
+    assert [i.kind for i in first.interactions] == ["guided", "located"]
 
     # Back out and in again: no second proximity guidance for A.
     again = decide(moved("women", frm="men", n=1), replace(ctx, visit=first.visits[0]), NOW)

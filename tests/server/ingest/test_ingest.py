@@ -200,7 +200,15 @@ def test_a_shopper_walk_becomes_guidance_alerts_tasks_and_a_journey(
             .where(ProfileInteraction.profile_id == s.profile_id)
             .order_by(col(ProfileInteraction.occurred_at))
         ).all()
-        assert [str(k) for k in kinds] == ["visited", "tried_on", "bought", "left"]
+        # One ``guided`` per arrival card (A on the floor, B in the stockroom).
+        assert [str(k) for k in kinds] == [
+            "visited",
+            "guided",
+            "guided",
+            "tried_on",
+            "bought",
+            "left",
+        ]
         item = db.get(Item, s.epcs_a_m[0])
         assert item is not None and item.status == ItemStatus.SOLD
         assert db.exec(select(StaffAlert).where(StaffAlert.store_id == s.store)).all()

@@ -1,0 +1,1 @@
+"""Signed, retried webhooks of profile interactions for a CRM/CDP (docs/server-api.md)."""
