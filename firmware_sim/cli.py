@@ -33,6 +33,12 @@ def run_command(
     events_url: str | None = typer.Option(
         None, "--events-url", help="POST web events here, e.g. http://127.0.0.1:8000/v1/events."
     ),
+    events_token: str | None = typer.Option(
+        None,
+        "--events-token",
+        envvar="VITRINE_SIM_EVENTS_TOKEN",
+        help="Bearer token for --events-url (`vitrine auth token --role ingest`).",
+    ),
     duration: float | None = typer.Option(None, "--duration", help="Override (sim seconds)."),
     loop: bool = typer.Option(
         False, "--loop", help="Play the scenario again (next seed) until stopped; for demos."
@@ -71,6 +77,7 @@ def run_command(
             truth=truth,
             mqtt_url=url,
             events_url=events_url,
+            events_token=events_token,
             progress=_progress,
             stop=stop,
         )

@@ -123,9 +123,13 @@ class RunReport:
 
 
 class _EventPoster:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         self._url = url
-        self._client = httpx.Client(timeout=5.0)
+        # The server's POST /v1/events wants an ingest token (server/auth).
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self._client = httpx.Client(timeout=5.0, headers=headers)
         self.failed = 0
 
     def post(self, e: Emission) -> None:
@@ -133,9 +137,7 @@ class _EventPoster:
         # Protocol hit or a Shopify pixel forwarder would POST it.
         body = e.payload
         try:
-            response = self._client.post(
-                self._url, content=body, headers={"content-type": "application/json"}
-            )
+            response = self._client.post(self._url, content=body)
             response.raise_for_status()
         except httpx.HTTPError as exc:
             self.failed += 1
@@ -157,6 +159,7 @@ def run_simulation(
     truth: Path | None,
     mqtt_url: str | None,
     events_url: str | None = None,
+    events_token: str | None = None,
     progress: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> RunReport:
@@ -167,7 +170,7 @@ def run_simulation(
     if mqtt_url is not None:
         publisher = MqttPublisher(mqtt_url, f"vitrine-sim-{sim.layout.store.id}-{sim.seed}")
         publisher.connect()
-    poster = _EventPoster(events_url) if events_url else None
+    poster = _EventPoster(events_url, events_token) if events_url else None
     out_f: IO[bytes] | None = out.open("wb") if out else None
     truth_f: IO[bytes] | None = truth.open("wb") if truth else None
     sent: list[tuple[int, float, str, int, int]] = []  # seq, t, topic, qos, mid
