@@ -23,6 +23,7 @@ from server.ingest_web import repository
 from server.ingest_web.schemas import EventResult, IngestReport
 from server.models import Channel, InteractionKind, ProcessedEvent, ProductView, ProfileInteraction
 from server.profiles.service import NoShopperKey, resolve_profile
+from server.webhooks.service import enqueue_interaction
 
 __all__ = ["decode_body", "ingest", "store_event"]
 
@@ -151,18 +152,19 @@ def store_event(session: Session, event: NormalisedEvent, now: datetime) -> int:
                     viewed_at=at,
                 )
             )
-        session.add(
-            ProfileInteraction(
-                event_id=row_id,
-                profile_id=profile_id,
-                channel=Channel.WEB,
-                kind=InteractionKind.VIEWED if is_view else InteractionKind.BOUGHT,
-                product_id=product.id if product else None,
-                variant_id=variant.id if variant else None,
-                occurred_at=at,
-                data=data,
-            )
+        interaction = ProfileInteraction(
+            event_id=row_id,
+            profile_id=profile_id,
+            channel=Channel.WEB,
+            kind=InteractionKind.VIEWED if is_view else InteractionKind.BOUGHT,
+            product_id=product.id if product else None,
+            variant_id=variant.id if variant else None,
+            occurred_at=at,
+            data=data,
         )
+        session.add(interaction)
+        # Web interactions reach the CRM's webhooks like store ones, in this transaction.
+        enqueue_interaction(session, interaction, now)
     session.add(ProcessedEvent(consumer=repository.CONSUMER, event_id=_row_id(event.event_id)))
     session.flush()
     return unresolved

@@ -286,3 +286,28 @@ def test_admin_crud_shows_the_secret_once(committed_engine: Engine) -> None:
         assert client.get(path, headers=bearer("staff")).status_code == 403
         assert client.delete(path, headers=bearer()).status_code == 204
         assert client.get(path, headers=bearer()).status_code == 404
+
+
+def test_web_views_are_owed_to_webhooks_like_store_interactions(
+    committed_engine: Engine, receiver: Receiver
+) -> None:
+    from server.ingest_web.service import ingest
+
+    endpoint = _endpoint(committed_engine, receiver.url, [InteractionKind.VIEWED])
+    try:
+        view = {
+            "type": "track",
+            "event": "Product Viewed",
+            "userId": "user-webhook-test-1",
+            "messageId": "msg-webhook-test-1",
+            "timestamp": "2026-11-24T10:00:00Z",
+            "properties": {"product_id": "p-1", "sku": "SKU-NOT-IN-CATALOGUE", "price": 10},
+        }
+        with Session(committed_engine) as session:
+            report = ingest(session, orjson.dumps(view), datetime.now(UTC))
+            session.commit()
+        assert report.accepted == 1
+        [owed] = _deliveries(committed_engine, endpoint)
+        assert orjson.loads(owed.body)["kind"] == "viewed"
+    finally:
+        _deactivate(committed_engine, endpoint)
