@@ -5,8 +5,9 @@
 - ``GET /web/{asset}``: their CSS and ES modules.
 - ``GET /v1/web/stores``: the stores a dashboard may pick from (staff).
 - ``GET /v1/web/stores/{store}/map``: zones with their rectangles, racks, live
-  stock per zone and identified shoppers per zone (staff; opted-in visits only,
-  counted — never named).
+  stock per zone (items a reader has seen) and identified shoppers per zone
+  (staff; opted-in visits only, counted — never named).
+- ``GET /v1/web/products``: product names and online ids for the charts (staff).
 - ``GET /v1/web/stores/{store}/stream``: the live feed (:mod:`server.web.stream`).
 """
 
@@ -16,15 +17,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import func
+from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from server.auth.deps import StaffDep
-from server.db import SessionDep
+from server.db import SessionDep, session_factory
 from server.errors import NotFound
-from server.models.catalogue import Item, ItemStatus
+from server.models.catalogue import Item, ItemStatus, Product
 from server.models.journeys import StoreVisit
 from server.models.stores import Rack, Store, Zone
 from server.settings import ServerSettings
@@ -114,7 +117,13 @@ def store_map(store_id: str, session: SessionDep, staff: StaffDep) -> StoreMap:
     store = session.get(Store, store_id)
     if store is None:
         raise NotFound("no such store")
-    in_stock = (col(Item.store_id) == store_id) & (col(Item.status) == ItemStatus.IN_STOCK)
+    # Live stock: in stock *and* read by a reader at least once (an imported item
+    # nobody has read yet is a claim of the stock file, not something seen).
+    in_stock = (
+        (col(Item.store_id) == store_id)
+        & (col(Item.status) == ItemStatus.IN_STOCK)
+        & col(Item.last_seen_at).is_not(None)
+    )
     per_zone = dict(
         session.exec(
             select(col(Item.zone_id), func.count()).where(in_stock).group_by(col(Item.zone_id))
@@ -168,6 +177,23 @@ def store_map(store_id: str, session: SessionDep, staff: StaffDep) -> StoreMap:
     )
 
 
+class ProductLabel(BaseModel):
+    id: str
+    name: str
+    online_product_id: str | None
+
+
+@router.get("/v1/web/products", summary="Product names for the analytics charts")
+def product_labels(session: SessionDep, staff: StaffDep) -> list[ProductLabel]:
+    rows = session.exec(select(Product).order_by(col(Product.name))).all()
+    return [ProductLabel(id=p.id, name=p.name, online_product_id=p.online_product_id) for p in rows]
+
+
+def _store_exists(engine: Engine, store_id: str) -> bool:
+    with session_factory(engine) as session:
+        return session.get(Store, store_id) is not None
+
+
 def _origin(request: Request) -> None:
     check_origin(request)
 
@@ -177,12 +203,12 @@ def _origin(request: Request) -> None:
     summary="Live staff events, device health and dead letters (text/event-stream)",
     dependencies=[Depends(_origin)],
 )
-async def stream(
-    store_id: str, request: Request, session: SessionDep, staff: StaffDep
-) -> StreamingResponse:
+async def stream(store_id: str, request: Request, staff: StaffDep) -> StreamingResponse:
     settings: ServerSettings = request.app.state.settings
-    if session.get(Store, store_id) is None:  # also keeps MQTT wildcards out of the topics
-        raise NotFound("no such store")
+    # A short session of its own, closed before streaming: a request-scoped one
+    # would hold its transaction (on SQLite, the write lock) for the stream's life.
+    if not await run_in_threadpool(_store_exists, request.app.state.engine, store_id):
+        raise NotFound("no such store")  # also keeps MQTT wildcards out of the topics
 
     async def frames() -> AsyncIterator[bytes]:
         async for message in staff_feed(settings.mqtt_url, store_id):

@@ -43,6 +43,9 @@ QUEUE_SIZE = 1000
 #: A comment line this often keeps proxies (and the browser) from timing out an
 #: idle stream; 15 s is under every common proxy idle timeout (nginx: 60 s).
 KEEPALIVE_S = 15.0
+#: How long to wait for the broker's SUBACK before saying hello anyway (the
+#: feed still works once it subscribes): a local broker answers in milliseconds.
+SUBSCRIBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,11 @@ async def staff_feed(mqtt_url: str, store: str) -> AsyncIterator[StreamMessage]:
     client.connect_async(target.host, target.port, clean_start=True, properties=props)
     client.loop_start()
     try:
+        # "hello" only once subscribed: a dashboard showing "live" misses nothing after it.
+        try:
+            await asyncio.wait_for(subscribed.wait(), timeout=SUBSCRIBE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("staff feed: broker did not confirm the subscription in time")
         yield StreamMessage("hello", {"store": store})
         while True:
             try:

@@ -8,14 +8,17 @@ const STEPS = [
 ];
 const DAYS = 7;
 
+let products = new Map();
+const label = (id) => products.get(id)?.name || id;
+
 function funnelChart(rows) {
   if (!rows.length) return [el("p", { class: "empty" }, "No online views yet.")];
   const max = Math.max(1, ...rows.map((r) => r.viewed_online));
   return rows
     .sort((a, b) => b.visited - a.visited || b.viewed_online - a.viewed_online)
     .slice(0, 12)
-    .map((r) => el("div", { class: "chart-row", "data-testid": "funnel-row", "data-product": r.product_id, "data-store": r.store_id },
-      el("div", { class: "label" }, `Product ${r.product_id}`, el("small", {}, r.store_id)),
+    .map((r) => el("div", { class: "chart-row", "data-testid": "funnel-row", "data-product": products.get(r.product_id)?.online_product_id || r.product_id, "data-store": r.store_id },
+      el("div", { class: "label" }, label(r.product_id), el("small", {}, r.store_id)),
       el("div", { class: "bars" }, STEPS.map(([key, label], i) => el("div", { class: "bar", "data-step": key },
         el("span", { class: "n" }, r[key]),
         el("span", { class: `fill f${i}`, style: `width:${(r[key] / max) * 70}%` }),
@@ -25,6 +28,7 @@ function funnelChart(rows) {
 async function refresh() {
   const to = new Date(Date.now() + 60_000), from = new Date(to.getTime() - DAYS * 86_400_000);
   const period = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+  if (!products.size) products = new Map((await api("/v1/web/products")).map((p) => [p.id, p]));
   const [funnel, guidance] = await Promise.all([api(`/v1/analytics/funnel?${period}`), api(`/v1/analytics/guidance?${period}`)]);
   $("funnel").replaceChildren(...funnelChart(funnel.rows));
   const stores = [...new Set(funnel.rows.map((r) => r.store_id))];
@@ -46,7 +50,7 @@ async function refresh() {
   const acted = guidance.rows.reduce((n, r) => n + r.acted_upon, 0);
   $("kpi-guided").textContent = delivered ? `${Math.round((acted / delivered) * 100)} %` : "–";
   $("guidance").replaceChildren(...guidance.rows.slice(0, 12).map((r) => el("tr", { "data-testid": "guidance-row" },
-    el("td", {}, r.product_id), el("td", { class: "num" }, r.delivered), el("td", { class: "num" }, r.acted_upon))));
+    el("td", {}, label(r.product_id)), el("td", { class: "num" }, r.delivered), el("td", { class: "num" }, r.acted_upon))));
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 

@@ -71,7 +71,6 @@ export function liveStream(path, onEvent, onState) {
       try {
         const response = await fetch(path, { headers: { authorization: `Bearer ${token()}`, accept: "text/event-stream" } });
         if (!response.ok) throw new ApiError(response.status, response.statusText);
-        onState(true);
         delay = 1000;
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
@@ -88,6 +87,7 @@ export function liveStream(path, onEvent, onState) {
               if (line.startsWith("event: ")) name = line.slice(7);
               else if (line.startsWith("data: ")) data += line.slice(6);
             }
+            if (name === "hello") onState(true);
             if (data) onEvent(name, JSON.parse(data));
           }
         }

@@ -23,9 +23,9 @@ function renderAlerts() {
     .sort((a, b) => b.created_at.localeCompare(a.created_at));
   $("arrivals-count").textContent = list.length;
   if (!list.length) { $("arrivals").replaceChildren(el("p", { class: "empty" }, "No one has arrived yet.")); return; }
-  $("arrivals").replaceChildren(...list.map((a) => {
+  $("arrivals").replaceChildren(...list.map((a) => keyed(a, () => {
     const e = a.alert;
-    return el("article", { class: `alert ${a.status}`, "data-testid": "arrival-card", "data-alert": a.id },
+    return el("article", { class: `alert ${a.status}`, "data-testid": "arrival-card", "data-alert": a.id, "data-visit": a.visit_id || e.visit_id },
       el("div", { class: "top" },
         el("span", { class: "who" }, e.shopper_label || "Shopper"),
         e.tier ? el("span", { class: "badge tier" }, e.tier) : null,
@@ -38,7 +38,19 @@ function renderAlerts() {
         el("button", { class: "primary", disabled: a.status !== "open", onclick: () => transition("alerts", a.id, "claim") }, a.status === "open" ? "Claim" : `Claimed${a.claimed_by ? ` by ${a.claimed_by}` : ""}`),
         el("button", { disabled: a.status === "acknowledged", onclick: () => transition("alerts", a.id, "acknowledge") }, "Acknowledge"),
         el("button", { onclick: () => transition("alerts", a.id, "close") }, "Done")));
-  }));
+  })));
+}
+
+// Re-rendering keeps the node of an unchanged alert, so a finger (or a test)
+// pressing its button never has it replaced underneath.
+const nodes = new Map();
+function keyed(a, build) {
+  const sig = JSON.stringify([a.status, a.claimed_by, a.alert, ago(a.created_at)]);
+  const old = nodes.get(a.id);
+  if (old && old.sig === sig) return old.node;
+  const node = build();
+  nodes.set(a.id, { sig, node });
+  return node;
 }
 
 function renderTasks() {
@@ -94,7 +106,7 @@ async function refreshMap() {
     };
     for (const z of m.zones) {
       const y = H - z.y - z.h; // layout origin is bottom-left
-      add("rect", { x: z.x, y, width: z.w, height: z.h, rx: 0.3, class: `zone z-${z.type}` });
+      add("rect", { x: z.x, y, width: z.w, height: z.h, rx: 0.3, class: `zone z-${z.type}`, "data-zone": z.id, "data-items": z.items_in_stock });
       add("text", { x: z.x + 0.4, y: y + 1.0 }, z.name);
       add("text", { x: z.x + 0.4, y: y + 1.8, class: "small" }, `${z.items_in_stock} items`);
       if (z.identified_shoppers) {
@@ -118,7 +130,7 @@ async function loadLists() {
 function onEvent(name, data) {
   if (name === "staff" && data.kind === "staff_alert") {
     const known = state.alerts.get(data.alert_id);
-    state.alerts.set(data.alert_id, { id: data.alert_id, status: known ? known.status : "open", claimed_by: known?.claimed_by, created_at: data.created_at, alert: data });
+    state.alerts.set(data.alert_id, { id: data.alert_id, visit_id: data.visit_id, status: known ? known.status : "open", claimed_by: known?.claimed_by, created_at: data.created_at, alert: data });
     renderAlerts();
   } else if (name === "staff" && data.kind === "staff_task") {
     const known = state.tasks.get(data.task_id);
@@ -153,6 +165,9 @@ async function main() {
   });
   refreshMap();
   setInterval(refreshMap, 5000);
+  // The stream is the fast path; re-reading the lists now and then also picks
+  // up claims made on another tablet.
+  setInterval(loadLists, 15000);
   setInterval(renderAlerts, 30000); // "x min ago"
 }
 
