@@ -145,6 +145,7 @@ function onEvent(name, data) {
   } else if (name === "deadletter") {
     state.deadletters += 1;
     $("deadletters").textContent = `${state.deadletters} dead letters`;
+    $("deadletters").className = "pill warn";
   }
 }
 
