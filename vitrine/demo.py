@@ -249,6 +249,7 @@ def _start_store(
     workdir: Path,
     app_beacon_uuid: str | None,
     phone_origins: Sequence[str],
+    mint_tokens: bool,
 ) -> _Started:
     """Migrate, import, then server, ingest, mobile_api and gateway, each waited for."""
     steps: list[tuple[str, list[str]]] = [("migrate", vitrine_command("db", "upgrade"))]
@@ -293,8 +294,9 @@ def _start_store(
     return _Started(
         http=http,
         mobile=mobile,
-        staff_token=_mint(group.env, "staff", "demo-staff"),
-        ingest_token=_mint(group.env, "ingest", "demo-web-events"),
+        # A real store's staff sign in with their own tokens: none is minted or printed.
+        staff_token=_mint(group.env, "staff", "demo-staff") if mint_tokens else "",
+        ingest_token=_mint(group.env, "ingest", "demo-web-events") if mint_tokens else "",
     )
 
 
@@ -312,8 +314,9 @@ def _print_urls(started: _Started, host: str, store: str, extra: Sequence[str] =
     server = f"http://{shown}:{started.http}"
     # The staff token rides in the URL *fragment*: browsers never send it to a
     # server, the page moves it to sessionStorage and removes it from the bar.
-    print(f"  staff dashboard   {server}/staff?store={store}#token={started.staff_token}")
-    print(f"  analytics         {server}/analytics?store={store}#token={started.staff_token}")
+    fragment = f"#token={started.staff_token}" if started.staff_token else ""
+    print(f"  staff dashboard   {server}/staff?store={store}{fragment}")
+    print(f"  analytics         {server}/analytics?store={store}{fragment}")
     print(f"  shopper phone     http://{shown}:{started.mobile}/phone?store={store}")
     print(f"  API docs          {server}/docs")
     for line in extra:
@@ -344,6 +347,7 @@ def run_demo(plan: DemoPlan) -> int:
                 workdir=plan.workdir,
                 app_beacon_uuid=SIM_APP_UUID,
                 phone_origins=(),
+                mint_tokens=True,
             )
             views = post_demo_views(f"http://127.0.0.1:{started.http}", started.ingest_token)
             group.start(
@@ -414,6 +418,7 @@ def run_store(config: StoreConfig) -> int:
                 workdir=config.workdir,
                 app_beacon_uuid=config.app_beacon_uuid,
                 phone_origins=config.phone_origins,
+                mint_tokens=False,
             )
             print(f"Vitrine store {store}: broker {mqtt_url}")
             _print_urls(started, config.host, store, (f"logs              {group.log_dir}",))
