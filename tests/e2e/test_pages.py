@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from playwright import sync_api as playwright_sync
 
 from tests.e2e.demo_process import RunningDemo, running_demo
 from tests.support.services import require_service
@@ -30,8 +31,6 @@ from vitrine.contracts.facts import ShopperLeft, dump_fact, make_event_id
 from vitrine.contracts.ids import DeviceToken, GatewayId, StoreId
 from vitrine.contracts.topics import fact_topic
 from vitrine.runtime.mqtt import make_client, parse_mqtt_url
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
