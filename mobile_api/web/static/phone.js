@@ -136,11 +136,23 @@ async function consentsCard() {
 
 async function viewedCard() {
   const items = await call(`/v1/me/viewed-items?store=${encodeURIComponent(STORE)}`).catch(() => []);
+  const byProduct = new Map();
+  for (const i of items) {
+    if (!byProduct.has(i.product_id)) byProduct.set(i.product_id, { name: i.name, spots: [] });
+    if (i.count) byProduct.get(i.product_id).spots.push(i);
+  }
+  const sizes = ["XXS", "XS", "S", "M", "L", "XL", "XXL"];
+  const rank = (s) => (sizes.indexOf(s) + 1) || 99;
   return el("section", { class: "card", "data-testid": "viewed" },
     el("h2", {}, "You looked at"),
-    items.length ? items.map((i) => el("div", { class: "item" },
-      el("span", { class: "name" }, i.name, i.size ? el("span", { class: "muted" }, ` · ${i.size}`) : null),
-      el("span", { class: `tag ${i.count ? "ok" : "no"}` }, i.count ? `${i.zone_name || i.zone_id || "in store"} · ${i.count}` : "not here"))) : el("p", { class: "muted" }, "Nothing yet."));
+    byProduct.size ? [...byProduct.values()].map((p) => {
+      const floor = p.spots.filter((s) => s.zone_id !== "stockroom").sort((a, b) => rank(a.size) - rank(b.size));
+      return el("div", { class: "item" },
+        el("span", { class: "name" }, p.name,
+          el("small", { class: "muted", style: "display:block;font-weight:400" },
+            floor.length ? `${floor[0].zone_name || floor[0].zone_id} · sizes ${[...new Set(floor.map((s) => s.size))].join(", ")}` : "ask staff: in the stockroom")),
+        el("span", { class: `tag ${p.spots.length ? "ok" : "no"}` }, p.spots.length ? "in store" : "not here"));
+    }) : el("p", { class: "muted" }, "Nothing yet."));
 }
 
 function helpCard() {
