@@ -5,16 +5,21 @@ faces MQTT, one place wires them)::
 
     paho network thread                    worker (the caller of run())
     on_message ─ stamp receive time ─► queue ─► route ─► adapters.parse ─► Pipeline
-         (never blocks: bounded queue        │                                  │
-          ≥ receive maximum)                 │       facts QoS 1 ◄──────────────┘
-                                             └─► wait for their PUBACKs ─► ack the input
+       (bounded; when full the network        │                                  │
+        thread waits: TCP backpressure)       │       facts QoS 1 ◄──────────────┘
+                                              └─► unacked inputs, in order ─► ack each
+                                                  once all its facts are PUBACKed
 
 Delivery (QUALITY.md fact 1): paho runs with ``manual_ack=True``; an input is
 acknowledged only after every fact and dead letter it produced has been
 PUBACKed by the broker, so a gateway killed mid-stream loses nothing: the broker
 redelivers the unacknowledged inputs to the persistent session, and the
 facts' deterministic ``event_id`` makes the replays harmless. The MQTT 5
-receive maximum bounds intake. Subscriptions are renewed on every CONNACK
+intake queue bounds memory: when it is full the network thread waits, which is
+safe because the worker never waits on the network thread (it publishes, moves
+on, and acknowledges inputs in order as their PUBACKs arrive). The broker's
+receive maximum cannot be the bound: Mosquitto 2.0.11 sends a whole new window
+after each PUBACK. Subscriptions are renewed on every CONNACK
 (fact 4). One bad message never stops the loop: it goes to
 ``deadletter/gateway`` with its reason and original bytes.
 """
@@ -30,6 +35,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,10 +66,14 @@ MESSAGES = Counter("vitrine_gateway_messages_total", "Vendor MQTT messages recei
 READS = Counter("vitrine_gateway_reads_total", "Normalised adapter outputs", ["kind"])
 FACTS = Counter("vitrine_gateway_facts_total", "Facts published", ["kind"])
 DEADLETTERS = Counter("vitrine_gateway_deadletters_total", "Inputs dead-lettered", ["reason"])
-INTAKE_DROPPED = Counter(
-    "vitrine_gateway_intake_dropped_total", "QoS 0 messages dropped on a full intake queue"
+INTAKE_WAITS = Counter(
+    "vitrine_gateway_intake_waits_total",
+    "Times the network thread waited for room in the full intake queue (backpressure)",
 )
 QUEUE_DEPTH = Gauge("vitrine_gateway_queue_depth", "Messages waiting for the worker")
+UNACKED = Gauge(
+    "vitrine_gateway_unacked_inputs", "Inputs handled whose facts await the broker's PUBACK"
+)
 
 #: Timers (departures, dwells, devices that left) run once a second: the
 #: shortest delay is 5 s, so facts are at most 1 s late.
@@ -100,6 +110,26 @@ class _Inbound:
     received_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Unacked:
+    """An input handled, to acknowledge once every message it produced is PUBACKed."""
+
+    mid: int
+    qos: int
+    infos: tuple[mqtt.MQTTMessageInfo, ...]
+
+
+def _delivery(infos: tuple[mqtt.MQTTMessageInfo, ...]) -> bool | None:
+    """True when all are PUBACKed, None while any is pending, False if paho refused one."""
+    for info in infos:
+        try:
+            if not info.is_published():
+                return None
+        except (ValueError, RuntimeError):  # paho could not queue it
+            return False
+    return True
+
+
 class GatewayService:
     """Owns the MQTT client, the intake queue, the pipeline and the state file."""
 
@@ -127,13 +157,11 @@ class GatewayService:
         self.state_file = Path(settings.state_dir) / f"gateway-{settings.gateway_id}.json"
         self.connected = threading.Event()
         self._accepting = True
-        self._stop = threading.Event()
-        #: Set when a stop is requested: outstanding PUBACKs are awaited until then.
-        self._give_up_at: float | None = None
         self._published = threading.Condition()
-        # ≥ receive maximum: QoS 1 intake can never fill it; QoS 0 bursts on top
-        # of a full window are dropped and counted rather than block paho.
-        self._queue: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.receive_maximum * 4)
+        self._queue: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.intake_queue)
+        #: Handled inputs in arrival order; acknowledged from the head (MQTT 5
+        #: §4.6: PUBACKs in the order the PUBLISHes were received).
+        self._unacked: deque[_Unacked] = deque()
         target = parse_mqtt_url(settings.mqtt_url)
         self.client, self._connect_props = make_client(
             f"vitrine-gateway-{self.store}-{settings.gateway_id}",
@@ -182,14 +210,17 @@ class GatewayService:
         log.warning("disconnected", extra={"store": self.store, "reason": str(reason_code)})
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if not self._accepting:
-            return  # not acknowledged: the broker redelivers it to our next session
         item = _Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._clock())
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            INTAKE_DROPPED.inc()
-            log.warning("intake queue full", extra={"store": self.store, "qos": msg.qos})
+        waited = False
+        while self._accepting:  # when stopping, leave it unacknowledged: it comes back
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if not waited:
+                    waited = True
+                    INTAKE_WAITS.inc()
+                    log.info("intake queue full: backpressure", extra={"store": self.store})
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
@@ -200,7 +231,6 @@ class GatewayService:
     # ----------------------------------------------------------------- worker
     def run(self, stop: threading.Event) -> None:
         """Serve until ``stop`` is set, then drain, save state and go offline."""
-        self._stop = stop
         self._restore()
         self.client.connect_async(
             self._target.host,
@@ -219,11 +249,13 @@ class GatewayService:
             )
             while not stop.is_set():
                 try:
-                    item = self._queue.get(timeout=0.2)
+                    # Short while acknowledgements are owed, so they go out promptly.
+                    item = self._queue.get(timeout=0.02 if self._unacked else 0.2)
                 except queue.Empty:
                     pass
                 else:
                     self._handle(item)
+                self._ack_ready()
                 QUEUE_DEPTH.set(self._queue.qsize())
                 now = time.monotonic()
                 if now >= next_tick:
@@ -240,13 +272,23 @@ class GatewayService:
 
     def _shutdown(self) -> None:
         self._accepting = False
-        self._give_up_at = deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             self._handle(item)
+        while self._unacked and time.monotonic() < deadline:
+            self._ack_ready()
+            with self._published:
+                self._published.wait(0.05)
+        if self._unacked:
+            # Not acknowledged: the broker redelivers them to our next session.
+            log.warning(
+                "stopping with unacknowledged inputs",
+                extra={"store": self.store, "count": len(self._unacked)},
+            )
         self.save_state()
         if self.connected.is_set():
             info = self.client.publish(self.state_topic, b"offline", qos=1, retain=True)
@@ -279,13 +321,28 @@ class GatewayService:
         infos = self._publish_facts(facts)
         if reason is not None:
             infos.append(self._dead_letter(item, scrub(reason), code))
-        if self._wait(infos) and item.qos > 0:
-            self.client.ack(item.mid, item.qos)
+        if item.qos > 0:
+            self._unacked.append(_Unacked(item.mid, item.qos, tuple(infos)))
+
+    def _ack_ready(self) -> None:
+        """Acknowledge, in order, every input whose facts the broker has PUBACKed."""
+        while self._unacked:
+            head = self._unacked[0]
+            delivered = _delivery(head.infos)
+            if delivered is None:
+                break
+            self._unacked.popleft()
+            if delivered:
+                self.client.ack(head.mid, head.qos)
+            else:
+                log.warning(
+                    "facts not queued; input left for redelivery", extra={"store": self.store}
+                )
+        UNACKED.set(len(self._unacked))
 
     def _tick(self) -> None:
-        facts = self.pipeline.tick(self._clock())
-        if facts:
-            self._wait(self._publish_facts(facts))
+        # Timer facts answer no input: paho's session retries them until PUBACKed.
+        self._publish_facts(self.pipeline.tick(self._clock()))
 
     def _publish_facts(self, facts: list[Fact]) -> list[mqtt.MQTTMessageInfo]:
         infos = []
@@ -313,24 +370,18 @@ class GatewayService:
         }
         return self.client.publish(self.deadletter, orjson.dumps(body), qos=1)
 
-    def _wait(self, infos: list[mqtt.MQTTMessageInfo], deadline: float | None = None) -> bool:
-        """Block until the broker has PUBACKed every message (or we give up stopping)."""
-        for info in infos:
-            while True:
-                try:
-                    if info.is_published():
-                        break
-                except ValueError:  # paho's own queue was full: never sent
-                    return False
-                now = time.monotonic()
-                if self._stop.is_set() and self._give_up_at is None:
-                    self._give_up_at = now + DRAIN_TIMEOUT_S
-                limit = deadline if deadline is not None else self._give_up_at
-                if limit is not None and now > limit:
-                    return False
-                with self._published:
-                    self._published.wait(0.25)
-        return True
+    def _wait(self, infos: list[mqtt.MQTTMessageInfo], deadline: float) -> bool:
+        """Block until the broker has PUBACKed every message, or ``deadline`` passes.
+
+        Only at shutdown, once intake has stopped: the worker never waits on the
+        network thread while it may be blocked on a full intake queue.
+        """
+        while (delivered := _delivery(tuple(infos))) is None:
+            if time.monotonic() > deadline:
+                return False
+            with self._published:
+                self._published.wait(0.05)
+        return delivered
 
     def _publish_health(self) -> None:
         now = self._clock().timestamp()
@@ -339,7 +390,12 @@ class GatewayService:
                 topic = health_topic(self.pipeline.store, report["kind"], report["device"])
             except IdError:
                 continue
-            self.client.publish(topic, orjson.dumps(report), qos=1, retain=True)
+            try:
+                body = orjson.dumps(report)
+            except (TypeError, orjson.JSONEncodeError):  # one bad report never stops the loop
+                log.exception("health report not encodable", extra={"store": self.store})
+                continue
+            self.client.publish(topic, body, qos=1, retain=True)
 
     # ------------------------------------------------------------------ state
     def save_state(self) -> None:

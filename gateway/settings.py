@@ -19,9 +19,15 @@ class GatewaySettings(CommonSettings):
     app_beacon_uuid: str | None = None
     #: Where the pipeline state file lives (``gateway-<id>.json``).
     state_dir: Path = Path("var")
-    #: MQTT 5 receive maximum: QoS 1 messages in flight to us at once, our
-    #: intake bound. 256 batches of reads is seconds of a busy store's traffic.
+    #: MQTT 5 receive maximum: QoS 1 messages in flight to us at once. A hint
+    #: only: Mosquitto 2.0.11 sends a whole new window after each PUBACK
+    #: (docs/gateway.md), so the intake queue below is the real bound.
     receive_maximum: int = 256
+    #: Messages waiting for the worker. When full, paho's network thread waits
+    #: (TCP backpressure) and the backlog stays in the broker's session queue;
+    #: nothing is dropped. 10,000 is 5 s of an unbatched busy store (2,000 msg/s)
+    #: and a few MiB of memory.
+    intake_queue: int = 10_000
     #: How often the state file is rewritten (plus once at shutdown): bounds
     #: what a kill -9 forgets to half a minute of arrivals.
     state_interval_s: float = 30.0

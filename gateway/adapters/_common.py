@@ -121,15 +121,23 @@ def _missing(obj: JsonObject, key: str, where: str, required: bool) -> None:
         raise AdapterError(f"{where} has no {key!r}")
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def opt_int(obj: JsonObject, key: str, where: str, *, required: bool = False) -> int | None:
     value = obj.get(key)
     if value is None:
         _missing(obj, key, where, required)
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise AdapterError(f"{where}.{key} is {describe(value)}, expected an integer")
+        if not (isinstance(value, float) and value.is_integer()):
+            raise AdapterError(f"{where}.{key} is {describe(value)}, expected an integer")
+        value = int(value)
+    # Every vendor integer (eventNum, antenna port, counts, purged events) fits a
+    # signed 64-bit field; anything larger is corrupt and would not survive JSON
+    # encoding further down (orjson refuses it), so it is refused here.
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise AdapterError(f"{where}.{key} = {value} is out of the 64-bit integer range")
     return value
 
 

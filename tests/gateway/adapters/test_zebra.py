@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import orjson
@@ -176,4 +177,15 @@ def test_generic_ble_keeps_the_address_as_device_id() -> None:
 )
 def test_malformed_tag_events_are_rejected_with_the_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(AdapterError, match=reason):
+        parse("zebra", payload)
+
+
+@pytest.mark.parametrize("field", ["eventNum", "antenna", "reads"])
+def test_integers_beyond_64_bits_are_rejected_not_passed_on(field: str) -> None:
+    # Found by the fuzz run: such a value reached reader health and the JSON
+    # encoder refused it there, stopping the gateway's loop.
+    data = {"eventNum": 1, "format": "epc", "idHex": "3074257bf7194e4000001a85", field: 2**70}
+    event = {"data": data, "timestamp": "2024-09-05T01:07:01.785Z", "type": "INVENTORY"}
+    payload = json.dumps(event).encode()  # orjson itself refuses such integers
+    with pytest.raises(AdapterError, match="64-bit"):
         parse("zebra", payload)
