@@ -12,6 +12,7 @@ from typing import Any
 import typer
 import typer.main
 
+import bench.cli
 import firmware_sim.cli
 import gateway.cli
 import mobile_api.cli
@@ -49,7 +50,14 @@ def _root(
     """Vitrine: online intent joined with live RFID/BLE store data."""
 
 
-for package_cli in (server.cli, gateway.cli, mobile_api.cli, firmware_sim.cli, broker_cli):
+for package_cli in (
+    server.cli,
+    gateway.cli,
+    mobile_api.cli,
+    firmware_sim.cli,
+    broker_cli,
+    bench.cli,
+):
     package_cli.register(app)
 
 
