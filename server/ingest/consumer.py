@@ -16,6 +16,7 @@ the broker (shared subscriptions per shard of stores, ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -45,6 +46,12 @@ RECONNECT_MAX_S = 5
 #: store's offered facts at our per-fact transaction cost, so a crash re-reads
 #: little and the broker, not our memory, holds a burst.
 RECEIVE_MAXIMUM = 100
+#: Facts waiting per worker. The receive maximum above does not bound intake
+#: (Mosquitto 2.0.11 releases a whole new window on each PUBACK, docs/gateway.md),
+#: so this does: when full, paho's network thread waits (TCP backpressure) and
+#: the burst stays in the broker's session queue. Safe because workers never wait
+#: on the network thread. 2,000 facts is seconds of a busy store.
+INTAKE_QUEUE = 2_000
 #: How long the broker keeps our session (subscription + queued facts) while
 #: we are down: a day covers a night's outage of the server.
 SESSION_EXPIRY_S = 86_400
@@ -87,7 +94,9 @@ class FactConsumer:
         self._client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
-        self._queues: list[queue.Queue[_Work | None]] = [queue.Queue() for _ in range(workers)]
+        self._queues: list[queue.Queue[_Work | None]] = [
+            queue.Queue(maxsize=INTAKE_QUEUE) for _ in range(workers)
+        ]
         self._threads = [
             threading.Thread(target=self._work, args=(q,), name=f"ingest-{i}", daemon=True)
             for i, q in enumerate(self._queues)
@@ -111,7 +120,9 @@ class FactConsumer:
         self._client.disconnect()
         self._client.loop_stop()
         for q in self._queues:
-            q.put(None)
+            # When full, a worker finds the stop flag at its next item and returns.
+            with contextlib.suppress(queue.Full):
+                q.put_nowait(None)
         for thread in self._threads:
             thread.join(timeout=10)
 
@@ -131,7 +142,13 @@ class FactConsumer:
         parts = message.topic.split("/")
         store = parts[2] if len(parts) > 2 else ""
         index = zlib.crc32(store.encode()) % len(self._queues)
-        self._queues[index].put((message.mid, message.qos, message.topic, bytes(message.payload)))
+        item = (message.mid, message.qos, message.topic, bytes(message.payload))
+        while not self._stop.is_set():  # stopping: leave it unacknowledged, it comes back
+            try:
+                self._queues[index].put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     # -- workers --------------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -336,3 +338,48 @@ def test_an_offer_from_the_library_is_pushed_once_and_recorded(
         assert [d.profile_id for d in deliveries] == [s.profile_id]
         db.delete(db.get(Offer, offer_id))
         db.commit()
+
+
+def test_a_burst_larger_than_the_intake_queue_is_all_processed_once(
+    committed_engine: Engine, mosquitto: Broker, ingest: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tiny queue makes the network thread wait for room (backpressure): the
+    # burst must stay in the broker and arrive, never be dropped.
+    from server.ingest import consumer as consumer_module
+
+    monkeypatch.setattr(consumer_module, "INTAKE_QUEUE", 3)
+    s = seed(committed_engine)
+    consumer = ingest(s.store)
+    now = datetime.now(UTC)
+    burst = [
+        ShopperEntered(
+            event_id=make_event_id("burst", s.store, i),
+            store=StoreId(s.store),
+            gateway=GatewayId("gw"),
+            occurred_at=now,
+            device=DeviceToken(f"{i:016x}"),
+            device_kind="anonymous",
+            zone="entrance",
+        )
+        for i in range(120)
+    ]
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    try:
+        infos = [
+            client.publish(fact_topic(StoreId(s.store), f.kind), dump_fact(f), qos=1) for f in burst
+        ]
+        for info in infos:
+            info.wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    while sum(consumer.counts.values()) < len(burst):
+        assert datetime.now(UTC) < deadline, f"processed {dict(consumer.counts)} of {len(burst)}"
+        threading.Event().wait(0.05)
+    assert consumer.counts["applied"] == len(burst)
+    with Session(committed_engine) as db:
+        visits = db.exec(select(StoreVisit).where(StoreVisit.store_id == s.store)).all()
+        assert len(visits) == len(burst)
