@@ -191,3 +191,5 @@ def broker_relay(url: str, n: int) -> DrainResult:
     finally:
         sub.kill()
         sub.wait()
+        if sub.stdout is not None:
+            sub.stdout.close()

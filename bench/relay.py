@@ -20,9 +20,8 @@ from websockets.sync.client import connect
 
 from vitrine.runtime.mqtt import make_client, parse_mqtt_url
 
-#: The receive maximum the bench gives the gateway too (see docs/performance.md: with
-#: the default 256 the gateway stalls on a deep queue), for a like-for-like floor.
-RECEIVE_MAXIMUM = 1000
+#: The gateway's default intake bound (``VITRINE_RECEIVE_MAXIMUM``), for a like-for-like floor.
+RECEIVE_MAXIMUM = 256
 
 
 def main(argv: list[str]) -> int:

@@ -30,10 +30,9 @@ __all__ = ["SECTIONS", "Sizes", "run_bench"]
 
 SECTIONS = ("floor", "ingest", "e2e", "scale", "accuracy")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-#: The gateway's receive maximum in the bench. With the default (256) a queue deeper
-#: than ~1k messages stalls it (docs/performance.md, "Findings"); 1000 matches the
-#: broker's max_inflight_messages.
-GATEWAY_ENV = {"VITRINE_RECEIVE_MAXIMUM": "1000"}
+#: The gateway runs on its defaults. (Before d210793 a queue deeper than ~1k
+#: messages stalled it under the default receive maximum; see docs/performance.md.)
+GATEWAY_ENV: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)

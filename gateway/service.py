@@ -316,8 +316,14 @@ class GatewayService:
             except Exception as exc:  # one bad message never stops the loop
                 log.exception("pipeline failed on a message", extra={"store": self.store})
                 reason, code = f"internal error: {type(exc).__name__}", "internal"
+        # One labelled increment per kind, not per read: the per-read lookup was 13 %
+        # of the worker's time on 50-read batches (py-spy, docs/performance.md).
+        kinds: dict[str, int] = {}
         for out in outputs:
-            READS.labels(_kind(out)).inc()
+            kind = _kind(out)
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for kind, n in kinds.items():
+            READS.labels(kind).inc(n)
         infos = self._publish_facts(facts)
         if reason is not None:
             infos.append(self._dead_letter(item, scrub(reason), code))

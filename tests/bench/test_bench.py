@@ -1,0 +1,82 @@
+"""Smoke test of the bench machinery on tiny sizes: it runs, and what it writes is complete.
+
+Never asserts a performance figure (QUALITY.md: numbers on a shared machine move).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench.accuracy import run_accuracy
+from bench.baselines import EdgexRules, StrongestWins
+from bench.runner import Sizes, run_bench
+from bench.stats import percentile
+from bench.workload import marker_seq
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 95) == 4.0
+
+
+def test_marker_sequence_read_back_from_a_reads_lost_reason() -> None:
+    assert marker_seq("sequence gap: events 3..4 never arrived") == 5
+    assert marker_seq("reader overflow") is None
+
+
+def test_baselines_follow_their_rules() -> None:
+    strongest, edgex = StrongestWins(), EdgexRules()
+    for m in (strongest, edgex):
+        m.rfid("E1", "floor", -60.0, 0.0)
+    assert strongest.item_zone("E1") == "floor"  # first read wins
+    assert edgex.item_zone("E1") is None  # EdgeX waits for a second read
+    for m in (strongest, edgex):
+        m.rfid("E1", "floor", -60.0, 1.0)
+        m.rfid("E1", "till", -57.0, 2.0)  # 3 dB stronger: under EdgeX's 6 dB threshold
+    assert strongest.item_zone("E1") == "till"
+    assert edgex.item_zone("E1") == "floor"
+    edgex.tick(2.0 + 601)
+    assert edgex.item_zone("E1") is None  # departed after 600 s
+
+
+def test_accuracy_attributes_every_report_and_scores_all_three_methods() -> None:
+    result = run_accuracy("viewed-online", seed=3, duration_s=90.0)
+    assert result.unattributed_ble == 0
+    assert set(result.methods) == {"vitrine", "strongest_wins", "edgex_rules"}
+    for figures in result.methods.values():
+        assert figures["shopper_zone"] is not None
+        assert 0.0 <= figures["item_zone"] <= 1.0
+
+
+@pytest.mark.mqtt
+def test_quick_machinery_writes_every_required_key(tmp_path: Path) -> None:
+    results = run_bench(
+        ("floor", "ingest", "e2e", "accuracy"), Sizes.tiny(), tmp_path, progress=lambda _: None
+    )
+    written = sorted(p.suffix for p in tmp_path.iterdir())
+    assert written == [".json", ".md"]
+    data = orjson.loads(next(tmp_path.glob("*.json")).read_bytes())
+    assert data["meta"]["utc"] == results["meta"]["utc"]
+    for path in (
+        "ingest.single.msgs_per_s",
+        "ingest.single.floor_msgs_per_s",
+        "ingest.batched.reads_per_s",
+        "e2e.store1.p50_ms",
+        "e2e.store1.p99_ms",
+        "e2e.store1.floor_p99_ms",
+        "accuracy.shopper_zone",
+        "accuracy.item_zone",
+        "accuracy.arrival_p95_s",
+        "accuracy.baselines.strongest_wins.shopper_zone",
+        "accuracy.baselines.edgex_rules.item_zone",
+    ):
+        node = data
+        for part in path.split("."):
+            assert part in node, path
+            node = node[part]
+    assert data["ingest"]["single"]["msgs_per_s"] > 0
+    assert data["floor"]["broker_msgs_per_s"] > 0
