@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 import paho.mqtt.client as mqtt
 
-from bench.harness import FactWatcher, Publisher, WsSink, wait_for
+from bench.harness import FactWatcher, Publisher, WsSink, forget_session, wait_for
 from bench.workload import STORE, load_layout_file, marker_seq, zebra_message
 from vitrine.runtime.broker import mosquitto_binary
 from vitrine.runtime.supervise import ProcessGroup, vitrine_command
@@ -75,7 +75,8 @@ def drain_relay(
     url: str, workdir: Path, messages: list[tuple[str, bytes]], reads: int
 ) -> DrainResult:
     sink = WsSink(lambda data: None)
-    argv = [sys.executable, "-m", "bench.relay", url, sink.url, "bench-relay", "tevents/#"]
+    client_id = f"bench-relay-{time.monotonic_ns()}"
+    argv = [sys.executable, "-m", "bench.relay", url, sink.url, client_id, "tevents/#"]
     try:
         for rnd in ("subscribe", "drain"):
             group = ProcessGroup(workdir / f"relay-{rnd}")
@@ -94,6 +95,7 @@ def drain_relay(
         return DrainResult(a.count - 1, reads, a.last - a.first)
     finally:
         sink.close()
+        forget_session(url, client_id)
 
 
 def drain_gateway(
@@ -114,7 +116,17 @@ def drain_gateway(
         return None
 
     watcher = FactWatcher(url, [f"vitrine/v1/{STORE}/facts/#"], probe)
-    argv = vitrine_command("gateway", "run", "--layout", str(layout), "--state-dir", str(state))
+    gateway_id = f"bench{time.monotonic_ns()}"
+    argv = vitrine_command(
+        "gateway",
+        "run",
+        "--layout",
+        str(layout),
+        "--state-dir",
+        str(state),
+        "--gateway-id",
+        gateway_id,
+    )
     env = {"VITRINE_MQTT_URL": url, "VITRINE_LOG_LEVEL": "INFO", **(extra_env or {})}
     try:
         for rnd in ("subscribe", "drain"):
@@ -136,6 +148,7 @@ def drain_gateway(
         return DrainResult(len(messages) - 2, reads, times[-1] - times[0])
     finally:
         watcher.close()
+        forget_session(url, f"vitrine-gateway-{STORE}-{gateway_id}")
 
 
 def broker_relay(url: str, n: int) -> DrainResult:

@@ -19,7 +19,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 from vitrine.runtime.broker import free_port
 from vitrine.runtime.mqtt import make_client, parse_mqtt_url
 
-__all__ = ["Arrivals", "FactWatcher", "Publisher", "WsSink", "wait_for"]
+__all__ = ["Arrivals", "FactWatcher", "Publisher", "WsSink", "forget_session", "wait_for"]
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.01) -> None:
@@ -139,3 +139,23 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def forget_session(mqtt_url: str, client_id: str) -> None:
+    """Make the broker drop ``client_id``'s persistent session (and whatever it queued).
+
+    A consumer the bench stopped keeps its subscriptions for an hour: later phases
+    would otherwise queue copies of their traffic for it and replay old probes.
+    """
+    target = parse_mqtt_url(mqtt_url)
+    client, props = make_client(client_id, target, session_expiry_s=0)
+    done = threading.Event()
+    client.on_connect = lambda *_: done.set()
+    client.connect(target.host, target.port, clean_start=True, properties=props)
+    client.loop_start()
+    try:
+        if not done.wait(10):
+            raise TimeoutError(f"could not reconnect as {client_id} to drop its session")
+    finally:
+        client.disconnect()
+        client.loop_stop()
