@@ -9,6 +9,7 @@ The same queue and the same payloads go to both, in the same run.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import paho.mqtt.client as mqtt
 
 from bench.harness import FactWatcher, Publisher, WsSink, forget_session, wait_for
 from bench.workload import STORE, load_layout_file, marker_seq, zebra_message
-from vitrine.runtime.broker import mosquitto_binary
+from vitrine.runtime.broker import BrokerNotFoundError
 from vitrine.runtime.supervise import ProcessGroup, vitrine_command
 
 __all__ = ["DrainResult", "broker_relay", "drain_gateway", "drain_relay", "queued_messages"]
@@ -153,10 +154,11 @@ def drain_gateway(
 
 def broker_relay(url: str, n: int) -> DrainResult:
     """``mosquitto_pub -l`` → Mosquitto → ``mosquitto_sub -C n``: the broker's relay ceiling."""
-    binary = mosquitto_binary()
-    bindir = Path(binary).parent if binary else Path("/usr/bin")
-    pub_bin = "mosquitto_pub" if (bindir / "mosquitto_pub").exists() else "/usr/bin/mosquitto_pub"
-    sub_bin = "mosquitto_sub" if (bindir / "mosquitto_sub").exists() else "/usr/bin/mosquitto_sub"
+    pub_bin, sub_bin = shutil.which("mosquitto_pub"), shutil.which("mosquitto_sub")
+    if pub_bin is None or sub_bin is None:
+        raise BrokerNotFoundError(
+            "no mosquitto_pub/mosquitto_sub: apt-get install mosquitto-clients"
+        )
     host, port = url.removeprefix("mqtt://").split(":")
     line = zebra_message(1, 1) + b"\n"
     sub = subprocess.Popen(
