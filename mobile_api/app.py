@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -137,7 +139,19 @@ def uvicorn_config(
 
 
 def serve(settings: MobileApiSettings, host: str | None = None, port: int | None = None) -> None:
-    """Run until SIGTERM/SIGINT (uvicorn handles both), then shut down and return."""
+    """Run until SIGTERM/SIGINT, then shut down cleanly and return (exit 0).
+
+    uvicorn drains connections and runs the lifespan's shutdown on the signal,
+    then re-raises it to the handler installed before it started; installing one
+    here (as ``server.app.serve`` does) makes that a log line instead of a death
+    by signal (-15).
+    """
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("stopped on signal", extra={"signal": signal.Signals(signum).name})
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn_config(
