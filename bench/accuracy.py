@@ -364,3 +364,41 @@ def _score_items(m: ZoneMethod, s: _Score, truth: dict[str, str | None]) -> None
 
 def rounded(value: float | None, digits: int = 3) -> float | None:
     return None if value is None or math.isnan(value) else round(value, digits)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.accuracy [--scenario S ...] [--seed N ...]``: one table line per run."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m bench.accuracy", description=main.__doc__)
+    ap.add_argument("--scenario", action="append", help="scenario name (repeatable)")
+    ap.add_argument("--seed", action="append", type=int, help="simulator seed (repeatable)")
+    ap.add_argument("--duration", type=float, default=None, help="simulated seconds")
+    ap.add_argument("--json", action="store_true", help="print every run as one JSON line")
+    args = ap.parse_args(argv)
+    keys = (
+        "shopper_zone",
+        "shopper_zone_all_zones",
+        "item_zone",
+        "item_ghost_share",
+        "arrival_p50_s",
+        "arrival_p95_s",
+        "arrivals_missed",
+        "staff_alerts_true",
+        "staff_alerts_false",
+        "staff_alerts_missed",
+    )
+    for scenario in args.scenario or ["busy-saturday"]:
+        for seed in args.seed or [1]:
+            r = run_accuracy(scenario, seed=seed, duration_s=args.duration)
+            if args.json:
+                print(json.dumps({"scenario": scenario, "seed": seed, "methods": r.methods}))
+                continue
+            for name, m in r.methods.items():
+                cells = " ".join(f"{k}={m[k]}" for k in keys)
+                print(f"{scenario} seed={seed} {name:15s} {cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

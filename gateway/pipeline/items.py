@@ -53,6 +53,8 @@ class Placement:
 class _Sighting:
     t: float
     rssi: float | None
+    #: Counts as evidence until then: ``t`` + the antenna's evidence window.
+    until: float
 
 
 @dataclass(slots=True)
@@ -89,6 +91,8 @@ class ItemTracker:
         self._rules = rules
         self._epc_info = epc_info
         self._items: dict[Epc, _Item] = {}
+        #: (reader, antenna) -> smoothed interval between two reads of one tag.
+        self._cadence: dict[tuple[str, int | None], float] = {}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -117,8 +121,11 @@ class ItemTracker:
         last = item.kept.get(key)
         if last is not None and 0 <= t - last < self._rules.dedupe_s:
             return []
+        if last is not None:
+            self._learn_cadence(key, t - last)
         item.kept[key] = t
-        item.evidence.setdefault(zone, deque()).append(_Sighting(t, rssi))
+        window = self.window_for(key)
+        item.evidence.setdefault(zone, deque()).append(_Sighting(t, rssi, t + window))
         item.where[zone] = (placement, reader, antenna, rssi)
         if zone == item.zone:
             item.rack, item.reader, item.antenna, item.rssi = (
@@ -146,16 +153,31 @@ class ItemTracker:
         return facts
 
     # ------------------------------------------------------------------ rules
+    def _learn_cadence(self, key: tuple[str, int | None], gap: float) -> None:
+        rules = self._rules
+        if not 0 < gap <= rules.max_window_s:
+            return  # the tag was away (or the clock stood still): not the reader's pace
+        old = self._cadence.get(key)
+        self._cadence[key] = gap if old is None else old + rules.cadence_alpha * (gap - old)
+
+    def window_for(self, key: tuple[str, int | None]) -> float:
+        """Evidence window of an antenna: ``window_s``, widened for a slow reader."""
+        rules = self._rules
+        cadence = self._cadence.get(key)
+        if cadence is None:
+            return rules.window_s
+        return min(max(rules.window_s, rules.cadence_windows * cadence), rules.max_window_s)
+
     def _prune(self, item: _Item, t: float) -> None:
-        horizon = t - self._rules.window_s
         for zone in list(item.evidence):
             ev = item.evidence[zone]
-            while ev and ev[0].t < horizon:
+            while ev and ev[0].until < t:
                 ev.popleft()
             if not ev:
                 del item.evidence[zone]
                 if zone != item.zone:
                     item.where.pop(zone, None)
+        horizon = t - self._rules.max_window_s
         for key in [k for k, v in item.kept.items() if v < horizon]:
             del item.kept[key]
 
@@ -189,7 +211,11 @@ class ItemTracker:
     def _decide(self, epc: Epc, item: _Item, t: float) -> list[Fact]:
         rules = self._rules
         if item.zone is None:
-            ready = [z for z, ev in item.evidence.items() if len(ev) >= rules.arrival_min_reads]
+            ready = [
+                z
+                for z, ev in item.evidence.items()
+                if len(ev) >= rules.arrival_reads_for(item.where[z][0].zone_type)
+            ]
             if not ready:
                 return []
             zone = max(ready, key=lambda z: (self._score(item, z, t)[1], len(item.evidence[z]), z))

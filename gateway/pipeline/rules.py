@@ -56,6 +56,23 @@ class ItemRules:
     #: covers readers with a ``reportFilter`` duration of a few seconds (one
     #: report per tag per period) while letting a moved item's old zone fade.
     window_s: float = 10.0
+    #: ... widened, per antenna, to this many times the antenna's observed
+    #: interval between two reads of one tag. A Zebra ``reportFilter`` of 10 s
+    #: reports a tag exactly every 10 s, and a rate-limited Impinj
+    #: (``eventPerSecondLimit``) over a full stockroom every 10-30 s: with a
+    #: fixed 10 s window their tags never have two reads in it and never
+    #: arrive. 2.5 rounds keeps "two rounds in a row" while tolerating one
+    #: missed round (or a jittered batch) between them.
+    cadence_windows: float = 2.5
+    #: ... but never wider than this: two reads a minute apart are still two
+    #: inventory rounds of a duty-cycled stockroom reader; two reads further
+    #: apart say little about where the tag is now. Gaps longer than this are
+    #: not a reader's pace (the tag was away) and are not learnt.
+    max_window_s: float = 60.0
+    #: Weight of each new read-to-read interval in an antenna's smoothed
+    #: cadence: ~10 intervals (a few seconds of a busy antenna) to adapt, so a
+    #: tag re-appearing after an absence (a long gap, once) barely moves it.
+    cadence_alpha: float = 0.1
     #: Zones are compared on their reads within this (shorter) window, so a
     #: zone the item has left stops counting after 5 s rather than the full
     #: evidence window: the move shows within ``compare_s + move_sustain_s``.
@@ -64,6 +81,15 @@ class ItemRules:
     #: uses 2): one stray read through a wall or from a passing trolley is not
     #: an arrival, two rounds in a row are.
     arrival_min_reads: int = 2
+    #: ... except in these zone types, where one read is an arrival. The
+    #: stockroom is closed to shoppers and its reader sweeps hundreds of tags
+    #: on a duty cycle or under an event-rate limit (Impinj
+    #: ``eventPerSecondLimit``): measured on busy-saturday, a third of its tags
+    #: wait minutes for a second read, and an item unknown until then is
+    #: "not in stock" for the engine. A stray stockroom read of a floor item
+    #: cannot pull a placed item there: a move still needs
+    #: ``arrival_min_reads`` reads and the margin.
+    single_read_arrival: frozenset[ZoneType] = frozenset({ZoneType.STOCKROOM})
     #: A zone change needs the new zone's mean RSSI over the window to beat the
     #: current zone's by this much. Tag RSSI moves ±3-4 dB with orientation and
     #: bodies; 6 dB is twice that, yet smaller than the ~10 dB+ a tag gains by
@@ -79,6 +105,9 @@ class ItemRules:
     #: Departure delay per zone type (seconds unseen in that zone).
     departure_s: dict[ZoneType, float] = field(default_factory=_departures)
 
+    def arrival_reads_for(self, zone_type: ZoneType) -> int:
+        return 1 if zone_type in self.single_read_arrival else self.arrival_min_reads
+
     def departure_for(self, zone_type: ZoneType) -> float:
         return self.departure_s.get(zone_type, 60.0)
 
@@ -88,25 +117,29 @@ class ShopperRules:
     """Smoothing and hysteresis for shopper devices seen by BLE scanners."""
 
     #: Time constant of the per-scanner exponential moving average of RSSI.
-    #: Phones advertise ~1/s per scanner (QUALITY.md); with tau = 1.5 s one new
-    #: report carries half the weight (alpha = 1 - e^(-1/1.5) = 0.49), which
-    #: cuts σ 3-6 dB noise by ~1.7x while a real 20-30 dB swing shows in 2 reports.
-    ema_tau_s: float = 1.5
+    #: Phones advertise ~1/s per scanner (QUALITY.md); with tau = 1 s one new
+    #: report carries 63 % of the weight (alpha = 1 - e^-1), which still cuts
+    #: σ 3-6 dB noise by ~1.4x while a real 20-30 dB swing shows in one or two
+    #: reports. 1.5 s lagged every zone change by about a report: on
+    #: busy-saturday (seeds 1-2) 1 s placed shoppers right 0.4-1 % more often.
+    ema_tau_s: float = 1.0
     #: A scanner silent this long no longer counts (the phone left its range).
     scanner_stale_s: float = 5.0
     #: The strongest zone must beat the current one by this margin (dB) to take
     #: over. With σ 6 dB noise the smoothed difference of two scanners has σ of
-    #: ~5 dB. Measured on the seeded simulation in the tests (two scanners, a
-    #: device 10 dB closer to its own, σ 6 dB, 10 device-hours): 6 dB gave 5
-    #: spurious switches, 8 dB gave 1, with the same median move latency (2.4 s
-    #: for an 18 dB swing); 8 dB it is.
-    margin_db: float = 8.0
+    #: ~6 dB, so the margin alone does not stop flapping: it is the margin *and*
+    #: the sustain below (two reports in a row) *and* the minimum stay. 8 dB
+    #: (the first choice) delayed every real move by a report or two, and
+    #: shoppers walk through zones in tens of seconds: on busy-saturday seeds 1-2
+    #: 6 dB with a 2 s stay placed them right 1-2 % more often, and 20 minutes
+    #: 10 dB nearer one scanner at σ 6 dB still made no spurious switch (tests).
+    margin_db: float = 6.0
     #: ... and keep winning for this long: one more report, which turns the
     #: rare single noisy excursion into a joint event (probability squared).
     switch_sustain_s: float = 0.9
     #: After a switch, stay at least this long: bounds flapping at the border
-    #: of two zones to one change per 3 s even in the worst case.
-    min_stay_s: float = 3.0
+    #: of two zones to one change per 2 s even in the worst case (two reports).
+    min_stay_s: float = 2.0
     #: Reports within ``enter_window_s`` before a device "enters": a phone
     #: walking past the shop window is caught once or twice by the entrance
     #: scanner; a shopper coming in is reported continuously.
@@ -120,6 +153,15 @@ class ShopperRules:
     #: a pocket behind a body drops out for tens of seconds; the exit zone is
     #: the fast path, this is the safety net.
     left_timeout_s: float = 60.0
+    #: Placed in the exit zone for this long: the device "left". Not at once:
+    #: a shopper walking between two floor areas along the front of the store
+    #: passes the exit scanner and is placed there for 3-6 s (the minimum stay
+    #: plus the margin to switch back; busy-saturday, seeds 1-3), and an
+    #: immediate leave made that a ``shopper_left`` + ``shopper_entered`` pair,
+    #: i.e. a second staff alert for one visit. One leaving is through the
+    #: door and out of range within seconds; 8 s still closes the visit
+    #: 50 s sooner than the silence timeout.
+    exit_confirm_s: float = 8.0
     #: A stay this long in one zone is a "dwell" (once per stay): walking
     #: through a zone takes < 10 s, stopping at a rack to look takes longer.
     dwell_s: float = 20.0

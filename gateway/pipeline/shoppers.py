@@ -15,8 +15,9 @@ Rules (constants and their reasons in :class:`gateway.pipeline.rules.ShopperRule
   and lag because their filters are tuned in tens of seconds; here a real move
   shows in 2-3 reports and σ 6 dB noise never crosses the margin for long.
 - **Dwelled:** once per stay, ``dwell_s`` after entering the zone.
-- **Left:** on switching to the exit zone, or ``left_timeout_s`` after the last
-  report from any scanner (``occurred_at`` = last report + timeout).
+- **Left:** ``exit_confirm_s`` after switching to the exit zone unless another
+  zone took over before, or ``left_timeout_s`` after the last report from any
+  scanner (``occurred_at`` = switch + confirm delay, or last report + timeout).
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class ShopperTracker:
         dev.reports.append(t)
         while dev.reports and dev.reports[0] < t - rules.enter_window_s:
             dev.reports.popleft()
-        facts = self._decide(device, dev, t)
+        facts = self._exit_leave(device, dev, t)
+        facts.extend(self._decide(device, dev, t))
         facts.extend(self._dwell(device, dev, t))
         return facts
 
@@ -141,6 +143,7 @@ class ShopperTracker:
                     facts.append(self._left(device, dev, when))
                 del self._devices[device]
                 continue
+            facts.extend(self._exit_leave(device, dev, t))
             facts.extend(self._dwell(device, dev, t))
         return facts
 
@@ -188,16 +191,27 @@ class ShopperTracker:
             return []
         placement = others[best][1]
         self._move(dev, placement, t)
-        facts: list[Fact] = [
+        return [
             self._fact(
                 ShopperZoneChanged, device, dev, t, zone=ZoneId(best), from_zone=ZoneId(current)
             )
         ]
-        if placement.zone_type is ZoneType.EXIT:
-            facts.append(self._left(device, dev, t))
-            dev.present = False
-            dev.reports.clear()
-        return facts
+
+    def _exit_leave(self, device: DeviceToken, dev: _Device, t: float) -> list[Fact]:
+        """Left, once the device has stayed ``exit_confirm_s`` in the exit zone.
+
+        ``occurred_at`` is the switch into the exit + the delay, whether a tick
+        or a report notices it first, so a replay yields the same fact id.
+        """
+        if not dev.present or dev.zone_type is not ZoneType.EXIT:
+            return []
+        when = dev.since + self._rules.exit_confirm_s
+        if t < when:
+            return []
+        fact = self._left(device, dev, when)
+        dev.present = False
+        dev.reports.clear()
+        return [fact]
 
     def _move(self, dev: _Device, placement: Placement, t: float) -> None:
         dev.zone, dev.zone_type, dev.since = placement.zone, placement.zone_type, t

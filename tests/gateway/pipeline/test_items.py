@@ -109,9 +109,9 @@ def test_no_move_on_rssi_noise_between_neighbouring_antennas() -> None:
 
 def test_simple_mode_reads_without_rssi_or_antenna() -> None:
     pipeline = make_pipeline()
-    # simple1 has one antenna, in the stockroom: reads without antenna place there.
-    assert feed(pipeline, 0, read(antenna=None, rssi=None), reader="simple1") == []
-    (fact,) = feed(pipeline, 1, read(antenna=None, rssi=None), reader="simple1")
+    # simple1 has one antenna, in the stockroom: reads without antenna place there
+    # (and one read is a stockroom arrival).
+    (fact,) = feed(pipeline, 0, read(antenna=None, rssi=None), reader="simple1")
     assert isinstance(fact, ItemArrived) and fact.zone == "stock" and fact.rssi_dbm is None
     # fx1 covers several zones: an antenna-less read from it cannot be placed.
     assert feed(pipeline, 2, read(antenna=None, rssi=None)) == []
@@ -128,6 +128,39 @@ def test_a_move_by_read_count_when_rssi_is_absent(pipeline: Pipeline) -> None:
         if t < 4:
             facts += feed(pipeline, t + 0.7, read(antenna=4, rssi=None))
     assert kinds(facts) == ["item_moved"]
+
+
+def test_a_reader_reporting_every_10_s_still_gets_its_tags_to_arrive(pipeline: Pipeline) -> None:
+    # Zebra reportFilter.duration 10 s: each tag is reported once per 10 s, and a
+    # batched message can land a little late. The antenna's cadence (learnt from
+    # other tags) widens the evidence window, so the second report arrives it.
+    others = [Epc(f"E2801100200056450000{i:04X}") for i in range(8)]
+    for round_ in range(6):
+        for i, epc in enumerate(others):
+            feed(pipeline, round_ * 10.4 + i * 0.01, read(epc))
+    assert feed(pipeline, 100.0, read()) == []
+    assert kinds(feed(pipeline, 111.0, read())) == ["item_arrived"]
+
+
+def test_without_a_learnt_cadence_two_reads_must_fall_in_the_10_s_window(
+    pipeline: Pipeline,
+) -> None:
+    assert feed(pipeline, 0, read()) == []
+    assert feed(pipeline, 10.5, read()) == []  # the first has expired: still one read
+    assert kinds(feed(pipeline, 12, read())) == ["item_arrived"]
+
+
+def test_one_stockroom_read_is_an_arrival_but_does_not_pull_a_floor_item(
+    pipeline: Pipeline,
+) -> None:
+    (fact,) = feed(pipeline, 0, read(OPAQUE, antenna=4))
+    assert isinstance(fact, ItemArrived) and fact.zone == "stock"
+    # A floor item read once by the stockroom antenna, even strongly, stays on the floor.
+    feed(pipeline, 0, read(antenna=1, rssi=-60))
+    feed(pipeline, 1, read(antenna=1, rssi=-60))
+    facts = feed(pipeline, 3, read(antenna=4, rssi=-40))
+    facts += feed(pipeline, 6, read(antenna=1, rssi=-60))
+    assert facts == [] and pipeline.items.zone_of(SGTIN) == "floor"
 
 
 def _departure_after(antenna: int) -> float:

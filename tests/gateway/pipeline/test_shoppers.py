@@ -151,6 +151,22 @@ def test_left_on_reaching_the_exit_and_no_reentry_from_the_exit(pipeline: Pipeli
     walk(pipeline, {"floor": -60.0, "exit": -85.0}, 0, 10)
     facts = walk(pipeline, {"floor": -85.0, "exit": -55.0}, 10, 40)
     assert [f.kind for _, f in facts] == ["shopper_zone_changed", "shopper_left"]
+    (t_exit, _), (_, left) = facts
+    assert isinstance(left, ShopperLeft) and left.last_zone == "exit"
+    assert left.occurred_at == at(t_exit + 8)  # exit_confirm_s after the switch
+
+
+def test_passing_the_exit_inside_the_store_is_not_a_leave(pipeline: Pipeline) -> None:
+    # Walking along the front between two floor areas, the exit scanner wins for
+    # a few seconds: a zone change there and back, not a left + a new entry.
+    walk(pipeline, {"floor": -60.0, "exit": -85.0}, 0, 10)
+    facts = walk(pipeline, {"floor": -85.0, "exit": -55.0}, 10, 14)
+    facts += walk(pipeline, {"floor": -55.0, "exit": -85.0}, 14, 40)
+    assert [f.kind for _, f in facts] == [
+        "shopper_zone_changed",
+        "shopper_zone_changed",
+        "shopper_dwelled",
+    ]
 
 
 def test_distance_only_reports_are_placed(pipeline: Pipeline) -> None:
