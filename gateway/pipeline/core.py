@@ -88,6 +88,8 @@ class Pipeline:
         self._identity = Identity(app_beacon_uuid, salt_source, self.rules.anonymous_salt_period_s)
         self._now = float("-inf")
         self._sequences: dict[str, int] = {}
+        #: reader -> (time, count) of its last overflow, to drop a redelivered copy.
+        self._overflows: dict[str, tuple[str, int | None]] = {}
         zones = {z.id: z for z in layout.zones}
         self._zones = {z.id: Placement(z.id, z.type, None) for z in layout.zones}
         self._antennas: dict[tuple[str, int], Placement] = {}
@@ -223,9 +225,15 @@ class Pipeline:
         self.health.event("reader", device, event, t)
         if event.event != "overflow":
             return []
+        when = datetime.fromtimestamp(t, UTC)
+        key = (when.isoformat(), event.lost)
+        if self._overflows.get(device) == key:
+            # The same overflow at the same instant is a redelivered copy: its fact
+            # (same event_id) has been emitted already.
+            return []
+        self._overflows[device] = key
         if event.lost is not None:
             self.health.lost(device, event.lost)
-        when = datetime.fromtimestamp(t, UTC)
         first = event.detail.get("first_at")
         last = event.detail.get("last_at")
         return [
