@@ -90,6 +90,9 @@ def _include_feature_routers(app: FastAPI) -> None:
 
     for router in (pickups, webhooks):
         app.include_router(router)
+    from server.installs.endpoints import router as installs
+
+    app.include_router(installs)
 
 
 def _at_head(engine: Engine, expected: set[str]) -> bool:
