@@ -42,7 +42,7 @@ def test_only_an_admin_token_may_register(session: Session) -> None:
             client.post(URL, json=_body(), headers={"Authorization": "Bearer x"}).status_code == 401
         )
         for role in ("staff", "ingest"):
-            assert client.post(URL, json=_body(), headers=bearer(role)).status_code == 403  # type: ignore[arg-type]
+            assert client.post(URL, json=_body(), headers=bearer(role)).status_code == 403
     assert session.exec(select(AppInstall)).first() is None
 
 
