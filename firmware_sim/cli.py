@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -39,6 +40,24 @@ def run_command(
         envvar="VITRINE_SIM_EVENTS_TOKEN",
         help="Bearer token for --events-url (`vitrine auth token --role ingest`).",
     ),
+    server_url: str | None = typer.Option(
+        None,
+        "--server-url",
+        help="Register app shoppers with this Vitrine server before they walk in "
+        "(POST /v1/admin/installs); web events then default to its /v1/events.",
+    ),
+    admin_token: str | None = typer.Option(
+        None,
+        "--admin-token",
+        envvar="VITRINE_SIM_ADMIN_TOKEN",
+        help="Bearer token for --server-url (`vitrine auth token --role admin`).",
+    ),
+    start: str | None = typer.Option(
+        None,
+        "--start",
+        help="Override the scenario's start: an ISO time, or 'now' (each round starts now "
+        "and the app's tokens follow the wall clock at any --speed; for live runs).",
+    ),
     duration: float | None = typer.Option(None, "--duration", help="Override (sim seconds)."),
     loop: bool = typer.Option(
         False, "--loop", help="Play the scenario again (next seed) until stopped; for demos."
@@ -66,10 +85,24 @@ def run_command(
             raise typer.BadParameter("a number or 'max'", param_hint="--speed") from None
         if pace <= 0:
             raise typer.BadParameter("must be > 0", param_hint="--speed")
+    if start is not None and start != "now":
+        try:
+            at = datetime.fromisoformat(start)
+        except ValueError:
+            raise typer.BadParameter("an ISO time or 'now'", param_hint="--start") from None
+        if at.tzinfo is None:
+            raise typer.BadParameter("needs a UTC offset", param_hint="--start")
+        sc = sc.model_copy(update={"start": at})
     url = None if no_broker else (mqtt_url or CommonSettings().mqtt_url)
     stop = stop_event_on_signals()
     while not stop.is_set():
-        sim = Simulation(sc.bundle(), sc, seed)
+        clock_rate = 1.0
+        if start == "now":
+            # Second 0 is now; the phones' tokens rotate on the wall clock, which is
+            # what the gateway stamps facts with and the server resolves against.
+            sc = sc.model_copy(update={"start": datetime.now(UTC).replace(microsecond=0)})
+            clock_rate = 1.0 / pace if pace is not None else 1.0
+        sim = Simulation(sc.bundle(), sc, seed, phone_clock_rate=clock_rate)
         report = run_simulation(
             sim,
             speed=pace,
@@ -78,6 +111,8 @@ def run_command(
             mqtt_url=url,
             events_url=events_url,
             events_token=events_token,
+            server_url=server_url,
+            admin_token=admin_token,
             progress=_progress,
             stop=stop,
         )
@@ -86,6 +121,11 @@ def run_command(
             f"done: {sc.name} seed {seed}: {report.sim_seconds:.0f} sim s in "
             f"{report.wall_seconds:.1f} s, {report.messages} MQTT messages ({acked}), "
             f"{report.http_events} web events ({report.http_failed} failed posts)"
+            + (
+                f", {report.registered} app shoppers registered ({report.register_failed} failed)"
+                if server_url
+                else ""
+            )
         )
         if not loop:
             break

@@ -36,7 +36,7 @@ from vitrine.contracts.app_token import AppBeacon, token_of
 from vitrine.contracts.catalogue import Product, Variant
 from vitrine.contracts.layout import ReaderConfig
 
-__all__ = ["EVENTS_PATH", "Emission", "Simulation", "Step"]
+__all__ = ["EVENTS_PATH", "AppShopper", "Emission", "Simulation", "Step"]
 
 #: Where web-tracker events go on the server (built by the server engineer).
 EVENTS_PATH = "/v1/events"
@@ -75,6 +75,26 @@ class Step:
     t: float
     emissions: tuple[Emission, ...]
     truth: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppShopper:
+    """A shopper with the companion app, as the retailer's app backend knows them.
+
+    What it would register with the server when they sign in
+    (``POST /v1/admin/installs``, docs/server-api.md): the install and the secret
+    keying its rotating token, who they are online, and their consents.
+    """
+
+    pid: str
+    arrive_s: float
+    #: A UUID derived from the secret: stable for a seed, so a re-run is a repeat.
+    install_id: str
+    secret: bytes = field(repr=False)
+    #: ``namespace:value`` keys, as ``POST /v1/events`` resolves the shopper's web events.
+    keys: tuple[str, ...] = field(repr=False)
+    #: Every purpose with the shopper's answer in the app.
+    consents: tuple[tuple[str, bool], ...]
 
 
 @dataclass(slots=True)
@@ -132,8 +152,21 @@ def _dumps(doc: Any) -> bytes:
 class Simulation:
     """A store, a scenario and a seed; iterate :meth:`steps` to run it."""
 
-    def __init__(self, bundle: StoreBundle, scenario: Scenario, seed: int) -> None:
+    def __init__(
+        self,
+        bundle: StoreBundle,
+        scenario: Scenario,
+        seed: int,
+        *,
+        phone_clock_rate: float = 1.0,
+    ) -> None:
+        """``phone_clock_rate``: phone-clock seconds per simulated second, for the app's
+        rotating token only. 1 (the default) is the simulated world's own time. A live
+        run paced at ``--speed N`` against a gateway that stamps facts with the wall
+        clock sets ``1/N``: the phones' tokens then rotate on the wall clock too, the
+        clock the server resolves them against."""
         self.bundle = bundle
+        self.phone_clock_rate = phone_clock_rate
         self.scenario = scenario
         self.seed = seed
         self.layout = bundle.layout
@@ -158,6 +191,7 @@ class Simulation:
         self._last_report: dict[tuple[str, int, str], float] = {}
         self._seen: dict[tuple[str, int, str], int] = {}
         self._truth_people: list[dict[str, Any]] = []
+        self._app_shoppers: list[AppShopper] = []
         self._plan_people()
 
     # ------------------------------------------------------------------ helpers
@@ -329,6 +363,26 @@ class Simulation:
                 "leaves_s": round(path[-1][0], 3),
             }
         )
+        if spec.app:
+            self._app_shoppers.append(
+                AppShopper(
+                    pid=pid,
+                    arrive_s=spec.arrive_s,
+                    install_id=str(
+                        uuid.UUID(
+                            bytes=hashlib.sha256(secret + b"install").digest()[:16], version=4
+                        )
+                    ),
+                    secret=secret,
+                    keys=(
+                        f"userId:{customer}",
+                        f"anonymousId:{anonymous}",
+                        f"client_id:{ga4_client}",
+                        f"shopify_client_id:{shopify_client}",
+                    ),
+                    consents=tuple((c, c in person.consents) for c in ALL_CONSENTS),
+                )
+            )
         self._plan_online(rng, spec, customer, anonymous, ga4_client, shopify_client, path)
 
     def _plan_online(
@@ -361,6 +415,10 @@ class Simulation:
             self._online.append(
                 (after, "view", {"ids": ids, "p": product, "v": variant, "at": after, "n": 99})
             )
+
+    def app_shoppers(self) -> tuple[AppShopper, ...]:
+        """The run's shoppers with the app, by arrival (for registering them with a server)."""
+        return tuple(sorted(self._app_shoppers, key=lambda a: (a.arrive_s, a.pid)))
 
     def _has_zone(self, zone_id: str) -> bool:
         return any(z.id == zone_id for z in self.layout.zones)
@@ -824,7 +882,10 @@ class Simulation:
             # Resolvable private address: the two top bits are 0b01 (Core Vol 6 Part B §1.3.2.2).
             mac = f"{(mac_bytes[0] & 0x3F) | 0x40:02x}" + mac_bytes[1:].hex()
             if person.app:
-                beacon = AppBeacon.for_token(self.scenario.app_uuid, token_of(person.secret, epoch))
+                phone_epoch = self.scenario.start.timestamp() + t * self.phone_clock_rate
+                beacon = AppBeacon.for_token(
+                    self.scenario.app_uuid, token_of(person.secret, phone_epoch)
+                )
                 device_id = f"iBeacon:{beacon.uuid}-{beacon.major}-{beacon.minor}"
                 interval = radio.app_advertising_interval_ms
             else:

@@ -6,7 +6,10 @@
 - MQTT through :func:`vitrine.runtime.mqtt.make_client`; an acknowledgement is
   PUBACK (QoS 1), PUBCOMP (QoS 2), or "written to the socket" for QoS 0 (all a
   QoS 0 publisher ever learns);
-- web-tracker events optionally POSTed to ``--events-url`` (failure-tolerant).
+- web-tracker events optionally POSTed to ``--events-url`` (failure-tolerant);
+- app shoppers optionally registered with a server before the run
+  (``POST /v1/admin/installs``, as the retailer's app backend does at sign-in;
+  failure-tolerant): their install and token secret, their web ids, consents.
 """
 
 from __future__ import annotations
@@ -23,10 +26,17 @@ import httpx
 import orjson
 import paho.mqtt.client as mqtt
 
-from firmware_sim.engine import Emission, Simulation
+from firmware_sim.engine import EVENTS_PATH, AppShopper, Emission, Simulation
 from vitrine.runtime.mqtt import make_client, parse_mqtt_url
 
-__all__ = ["MqttPublisher", "RunReport", "out_line", "run_simulation"]
+__all__ = [
+    "INSTALLS_PATH",
+    "MqttPublisher",
+    "RunReport",
+    "out_line",
+    "register_shoppers",
+    "run_simulation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,11 @@ log = logging.getLogger(__name__)
 ACK_DRAIN_S = 10.0
 #: Progress line period on the terminal (wall seconds).
 PROGRESS_S = 2.0
+#: The server's admin route registering an app install (docs/server-api.md).
+INSTALLS_PATH = "/v1/admin/installs"
+#: Per request: a local server answers in milliseconds; a stalled one must not
+#: hold the run's start for long.
+HTTP_TIMEOUT_S = 5.0
 
 
 def out_line(seq: int, e: Emission) -> bytes:
@@ -120,6 +135,8 @@ class RunReport:
     wall_seconds: float = 0.0
     truth_records: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
+    registered: int = 0
+    register_failed: int = 0
 
 
 class _EventPoster:
@@ -151,6 +168,44 @@ class _EventPoster:
         self._client.close()
 
 
+def registration(shopper: AppShopper) -> dict[str, Any]:
+    """The ``POST /v1/admin/installs`` body for one app shopper."""
+    return {
+        "install_id": shopper.install_id,
+        "secret": shopper.secret.hex(),
+        "keys": list(shopper.keys),
+        "consents": dict(shopper.consents),
+    }
+
+
+def register_shoppers(
+    server_url: str, admin_token: str | None, shoppers: tuple[AppShopper, ...]
+) -> tuple[int, int]:
+    """Register each app shopper with the server; returns (registered, failed).
+
+    A failure is logged once (never a shopper's ids or secret) and the run goes
+    on: those shoppers stay anonymous footfall, as an unregistered phone would.
+    """
+    headers = {"authorization": f"Bearer {admin_token}"} if admin_token else {}
+    url = server_url.rstrip("/") + INSTALLS_PATH
+    ok = failed = 0
+    with httpx.Client(timeout=HTTP_TIMEOUT_S, headers=headers) as client:
+        for shopper in shoppers:
+            try:
+                response = client.post(url, json=registration(shopper))
+                response.raise_for_status()
+                ok += 1
+            except httpx.HTTPError as exc:
+                failed += 1
+                if failed == 1:
+                    status = getattr(getattr(exc, "response", None), "status_code", None)
+                    log.warning(
+                        "installs endpoint refused or unavailable; shoppers stay anonymous",
+                        extra={"url": url, "error": type(exc).__name__, "status": status},
+                    )
+    return ok, failed
+
+
 def run_simulation(
     sim: Simulation,
     *,
@@ -160,12 +215,27 @@ def run_simulation(
     mqtt_url: str | None,
     events_url: str | None = None,
     events_token: str | None = None,
+    server_url: str | None = None,
+    admin_token: str | None = None,
     progress: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> RunReport:
-    """Run ``sim``: real time × ``speed`` (``None`` = as fast as possible)."""
+    """Run ``sim``: real time × ``speed`` (``None`` = as fast as possible).
+
+    With ``server_url``, the app shoppers are registered first (before anyone
+    walks in and before their online views are posted), and web events go to
+    its ``/v1/events`` unless ``events_url`` says otherwise (with ``events_token``,
+    else ``admin_token``).
+    """
     stop = stop or threading.Event()
     report = RunReport()
+    if server_url is not None:
+        if events_url is None:
+            events_url = server_url.rstrip("/") + EVENTS_PATH
+            events_token = events_token or admin_token
+        report.registered, report.register_failed = register_shoppers(
+            server_url, admin_token, sim.app_shoppers()
+        )
     publisher: MqttPublisher | None = None
     if mqtt_url is not None:
         publisher = MqttPublisher(mqtt_url, f"vitrine-sim-{sim.layout.store.id}-{sim.seed}")

@@ -29,6 +29,7 @@ SHIPPED = {
     "stockroom-size",
     "no-consent",
     "dead-antenna",
+    "demo-saturday",
 }
 
 
