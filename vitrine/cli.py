@@ -79,7 +79,7 @@ def available_commands() -> set[tuple[str, ...]]:
 @app.command()
 def demo(
     workdir: Path = typer.Option(Path("var/demo"), help="Where the demo keeps its data and logs."),
-    scenario: str = typer.Option("busy-saturday", help="Simulator scenario played on a loop."),
+    scenario: str = typer.Option("demo-saturday", help="Simulator scenario played on a loop."),
     speed: str = typer.Option("1", help="Simulation speed (1 = real time)."),
     http_port: int = typer.Option(8000, help="Server port (a free one if taken)."),
     mobile_port: int = typer.Option(8100, help="mobile_api port (a free one if taken)."),

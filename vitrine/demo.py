@@ -3,9 +3,12 @@
 ``vitrine demo`` starts Mosquitto (from ``deploy/mosquitto.conf``), migrates an
 SQLite database, imports the sample store, catalogue and stock, then runs the
 server (HTTP API and pages), the ingest (engine + outbox), mobile_api, the
-gateway and a simulator scenario on a loop; it signs in nothing for you but
-posts the online product views of one demo shopper (``demo-shopper``) so that
-a phone signed in as them on ``/phone`` gets a living arrival. It prints the
+gateway and a simulator scenario on a loop. The simulator registers its app
+shoppers with the server as the retailer's app backend would (install, token
+secret, web ids, consents: ``POST /v1/admin/installs``) and posts their online
+views, so the staff dashboard shows their arrivals on its own. The demo also
+posts the online product views of one demo shopper (``demo-shopper``) so that a
+phone signed in as them on ``/phone`` gets a living arrival. It prints the
 pages' URLs and a live status line (processes up, device messages/s, facts/s,
 shoppers in store). Ctrl-C stops everything cleanly, newest first.
 
@@ -80,7 +83,8 @@ class DemoPlan:
     http_port: int = 8000
     mobile_port: int = 8100
     broker_port: int = 1883
-    scenario: str = "busy-saturday"
+    #: busy-saturday plus two consenting app shoppers in the first minute.
+    scenario: str = "demo-saturday"
     speed: str = "1"
     #: Print the status line (off for tests reading stdout).
     status: bool = True
@@ -235,6 +239,7 @@ class _Started:
     mobile: int
     staff_token: str
     ingest_token: str
+    admin_token: str = ""
 
 
 def _start_store(
@@ -297,6 +302,8 @@ def _start_store(
         # A real store's staff sign in with their own tokens: none is minted or printed.
         staff_token=_mint(group.env, "staff", "demo-staff") if mint_tokens else "",
         ingest_token=_mint(group.env, "ingest", "demo-web-events") if mint_tokens else "",
+        # The simulator plays the retailer's app backend: it registers app installs.
+        admin_token=_mint(group.env, "admin", "demo-app-backend") if mint_tokens else "",
     )
 
 
@@ -350,11 +357,26 @@ def run_demo(plan: DemoPlan) -> int:
                 mint_tokens=True,
             )
             views = post_demo_views(f"http://127.0.0.1:{started.http}", started.ingest_token)
+            # Tokens go by environment, not argv (a process list shows argv to every user).
             group.start(
                 "simulator",
                 vitrine_command(
-                    "sim", "run", "--scenario", plan.scenario, "--speed", plan.speed, "--loop"
+                    "sim",
+                    "run",
+                    "--scenario",
+                    plan.scenario,
+                    "--speed",
+                    plan.speed,
+                    "--loop",
+                    "--start",
+                    "now",
+                    "--server-url",
+                    f"http://127.0.0.1:{started.http}",
                 ),
+                env={
+                    "VITRINE_SIM_ADMIN_TOKEN": started.admin_token,
+                    "VITRINE_SIM_EVENTS_TOKEN": started.ingest_token,
+                },
             )
             print(f"Vitrine demo: broker {mqtt_url}, database {db_url}")
             _print_urls(
