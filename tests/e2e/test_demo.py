@@ -23,7 +23,10 @@ from vitrine.demo import SIM_APP_UUID
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(120)]
 
-_STATUS = re.compile(r"processes (\d+)/(\d+) up \| reads/s +([\d.]+) \| facts/s +([\d.]+)")
+_STATUS = re.compile(
+    r"processes (\d+)/(\d+) up \| reads/s +([\d.]+) \| facts/s +([\d.]+)"
+    r" \| shoppers in store +(\d+)"
+)
 
 
 def test_the_demo_app_uuid_is_the_simulators() -> None:
@@ -39,9 +42,10 @@ def test_demo_comes_up_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             line = demo.read_until(_STATUS, timeout_s=30)
             match = _STATUS.search(line)
             assert match is not None
-            up, total, reads, facts = match.groups()
+            up, total, reads, facts, shoppers = match.groups()
             assert "DOWN" not in line, line
-            if up == total == "5" and float(reads) > 0 and float(facts) > 0:
+            # Simulated shoppers walk in on their own (no one touches the phone page).
+            if up == total == "5" and float(reads) > 0 and float(facts) > 0 and int(shoppers):
                 break
             deadline_lines += 1
             assert deadline_lines < 15, f"no live data after 30 s: {line}"
