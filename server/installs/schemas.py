@@ -41,6 +41,9 @@ class InstallRegistration(BaseModel):
     @field_validator("keys")
     @classmethod
     def _keys(cls, keys: list[str]) -> list[str]:
+        if any(ch < " " or ch == "\x7f" for k in keys for ch in k):
+            # Ids are printable; PostgreSQL text cannot even hold a NUL.
+            raise ValueError("keys may not contain control characters")
         parsed = [parse_shopper_key(k) for k in keys]
         if any(p is None for p in parsed):
             raise ValueError("every key is namespace:value in a namespace Vitrine knows")

@@ -57,6 +57,7 @@ def test_only_an_admin_token_may_register(session: Session) -> None:
         {"keys": ["anonymousId:only-a-browser"]},  # no signed-in shopper
         {"keys": ["userId:u", "nonsense"]},
         {"keys": ["pager:123", "userId:u"]},
+        {"keys": ["userId:a\u0000b"]},  # PostgreSQL text holds no NUL: 422, not a 500
         {"consents": {"marketing": True}},
         {"unknown": 1},
     ],
