@@ -339,22 +339,46 @@ def _item_seen(fact: ItemArrived | ItemMoved, ctx: Context, now: datetime) -> De
         if at_till
         else replace(visit, tried_on=visit.tried_on + 1)
     )
-    interaction = _interaction(
-        fact.event_id,
-        present.shopper,
-        visit,
-        kind,
-        fact.occurred_at,
-        product_id=item.product_id,
-        variant_id=item.variant_id,
-        epc=fact.epc,
-        zone=fact.zone,
+    interactions: list[Interaction] = []
+    viewed = item.product_id is not None and any(
+        v.product_id == item.product_id for v in present.shopper.views
+    )
+    if viewed and item.product_id not in visit.proximity_done:
+        # Trying on or buying a product viewed online means it was found, even when
+        # the walk to its rack was too quick to register as a zone change: the
+        # funnel's steps stay nested (located ⊇ tried ⊇ bought).
+        assert item.product_id is not None
+        visit = replace(visit, proximity_done=visit.proximity_done | {item.product_id})
+        interactions.append(
+            _interaction(
+                fact.event_id,
+                present.shopper,
+                visit,
+                "located",
+                fact.occurred_at,
+                product_id=item.product_id,
+                variant_id=item.variant_id,
+                zone=fact.zone,
+            )
+        )
+    interactions.append(
+        _interaction(
+            fact.event_id,
+            present.shopper,
+            visit,
+            kind,
+            fact.occurred_at,
+            product_id=item.product_id,
+            variant_id=item.variant_id,
+            epc=fact.epc,
+            zone=fact.zone,
+        )
     )
     return Decision(
         item=change,
         visits=(visit,),
-        interactions=(interaction,),
-        events=tuple(_interaction_events(fact.store, [interaction], now)),
+        interactions=tuple(interactions),
+        events=tuple(_interaction_events(fact.store, interactions, now)),
     )
 
 

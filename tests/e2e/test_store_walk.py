@@ -170,10 +170,11 @@ def _tokens(secret_hex: str, start: datetime, seconds: float) -> set[str]:
 
 @pytest.mark.mqtt
 def test_a_shopper_who_viewed_online_is_guided_in_store_and_the_journey_is_recorded(
-    mosquitto: Broker, database: str, tmp_path: Path
+    mosquitto: Broker, database: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     migrate.upgrade(database)
     engine = make_engine(database)
+    request.addfinalizer(engine.dispose)  # a failed assertion must not leak connections
     start = datetime.now(UTC).replace(microsecond=0)
     scenario = load_scenario("omnichannel-walk").model_copy(
         update={"start": start, "duration_s": DURATION_S}

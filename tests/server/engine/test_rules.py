@@ -201,16 +201,29 @@ ITEM_A = ItemState(epc="3034257BF7194E4000001A85", product_id="prod-a", variant_
 def test_item_in_the_fitting_room_is_tried_on_by_the_consenting_shopper_there() -> None:
     ctx = context(item=replace(ITEM_A, zone="women"), present=(_present(),))
     decision = decide(item_arrived("fit-1"), ctx, NOW)
-    [interaction] = decision.interactions
+    # Trying on a product viewed online also means it was found (funnel steps nest).
+    located, interaction = decision.interactions
+    assert (located.kind, located.product_id) == ("located", "prod-a")
     assert (interaction.kind, interaction.product_id, interaction.profile_id) == (
         "tried_on",
         "prod-a",
         "p-1",
     )
     assert decision.visits[0].tried_on == 1
+    assert "prod-a" in decision.visits[0].proximity_done
     assert decision.item is not None and decision.item.zone == "fit-1" and not decision.item.sold
-    [event] = _of(decision.events, InteractionEvent)
-    assert event.interaction == "tried_on"
+    assert [e.interaction for e in _of(decision.events, InteractionEvent)] == [
+        "located",
+        "tried_on",
+    ]
+
+
+def test_an_item_already_located_on_the_walk_is_not_located_again() -> None:
+    present = _present()
+    present = replace(present, visit=replace(present.visit, proximity_done=frozenset({"prod-a"})))
+    ctx = context(item=replace(ITEM_A, zone="women"), present=(present,))
+    decision = decide(item_arrived("fit-1"), ctx, NOW)
+    assert [i.kind for i in decision.interactions] == ["tried_on"]
 
 
 def test_tried_on_needs_journey_profile() -> None:
@@ -224,7 +237,8 @@ def test_till_read_sells_the_item_and_attributes_bought() -> None:
     ctx = context(item=ITEM_A, present=(_present(zone="till-1"),))
     decision = decide(item_arrived("till-1"), ctx, NOW)
     assert decision.item is not None and decision.item.sold
-    [interaction] = decision.interactions
+    assert [i.kind for i in decision.interactions] == ["located", "bought"]
+    interaction = decision.interactions[-1]
     assert interaction.kind == "bought" and interaction.epc == ITEM_A.epc
     assert decision.visits[0].bought == 1
 
@@ -243,7 +257,7 @@ def test_two_candidates_attribute_only_to_the_one_who_viewed_it() -> None:
         shopper=shopper(profile_id="p-2", views=()),
     )
     decision = decide(item_arrived("till-1"), context(item=ITEM_A, present=(viewer, other)), NOW)
-    assert [i.profile_id for i in decision.interactions] == ["p-1"]
+    assert {i.profile_id for i in decision.interactions} == {"p-1"}
     both_viewed = (viewer, replace(other, shopper=shopper(profile_id="p-2")))
     decision = decide(item_arrived("till-1"), context(item=ITEM_A, present=both_viewed), NOW)
     assert decision.interactions == ()

@@ -207,6 +207,7 @@ def test_a_shopper_walk_becomes_guidance_alerts_tasks_and_a_journey(
             "visited",
             "guided",
             "guided",
+            "located",  # implied by trying on a product viewed online
             "tried_on",
             "bought",
             "left",
