@@ -26,39 +26,13 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.support.layouts import APP_UUID, gateway_layout
 from tests.support.services import Broker
 from vitrine.contracts.facts import ItemArrived, ShopperEntered, parse_fact
 
 pytestmark = pytest.mark.mqtt
 
-APP_UUID = "fda50693-a4e2-4fb1-afcf-c6eb07647825"
 SGTIN_HEX = "3074257bf7194e4000001a85"  # TDS Annex E.3: GTIN 80614141123458, serial 6789
-
-
-def _layout(store: str) -> dict[str, Any]:
-    def zone(zid: str, ztype: str, x: float) -> dict[str, Any]:
-        return {"id": zid, "name": zid, "type": ztype, "area": {"x": x, "y": 0, "w": 5, "h": 5}}
-
-    return {
-        "store": {"id": store, "name": "Test store"},
-        "zones": [zone("floor", "sales_floor", 0), zone("fitting", "fitting_room", 5)],
-        "readers": [
-            {
-                "id": "fx9600",
-                "format": "zebra",
-                "topic": f"{store}/tevents/fx9600",
-                "antennas": [{"port": 1, "zone": "floor", "position": [1, 1]}],
-            },
-            {
-                "id": "r700",
-                "format": "impinj",
-                "topic": f"{store}/impinj/r700/events",
-                "antennas": [{"port": 1, "zone": "fitting", "position": [6, 1]}],
-            },
-        ],
-        "scanners": [{"id": "esp-floor", "room": "floor", "zone": "floor", "position": [2, 2]}],
-        "espresense_prefix": f"espresense-{store}",
-    }
 
 
 def zebra(event_num: int, epc: str) -> bytes:
@@ -160,7 +134,7 @@ def store() -> str:
 @pytest.fixture
 def gateway(mosquitto: Broker, store: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     layout = tmp_path / "store.yaml"
-    layout.write_text(yaml.safe_dump(_layout(store)))
+    layout.write_text(yaml.safe_dump(gateway_layout(store)))
     env = {
         **os.environ,
         "VITRINE_MQTT_URL": mosquitto.url,

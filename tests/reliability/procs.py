@@ -20,11 +20,10 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from tests.support.layouts import APP_UUID, gateway_layout
 from tests.support.services import free_port
 
 __all__ = ["APP_UUID", "Gateway", "Tap", "gateway_layout", "metric", "wait_until"]
-
-APP_UUID = "fda50693-a4e2-4fb1-afcf-c6eb07647825"
 
 
 def wait_until(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -34,34 +33,6 @@ def wait_until(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
-
-
-def gateway_layout(store: str) -> dict[str, Any]:
-    """One Zebra, one Impinj reader and one ESPresense room (WIRE-FORMATS.md topics)."""
-
-    def zone(zid: str, ztype: str, x: float) -> dict[str, Any]:
-        return {"id": zid, "name": zid, "type": ztype, "area": {"x": x, "y": 0, "w": 5, "h": 5}}
-
-    return {
-        "store": {"id": store, "name": "Fault store"},
-        "zones": [zone("floor", "sales_floor", 0), zone("fitting", "fitting_room", 5)],
-        "readers": [
-            {
-                "id": "fx9600",
-                "format": "zebra",
-                "topic": f"{store}/tevents/fx9600",
-                "antennas": [{"port": 1, "zone": "floor", "position": [1, 1]}],
-            },
-            {
-                "id": "r700",
-                "format": "impinj",
-                "topic": f"{store}/impinj/r700/events",
-                "antennas": [{"port": 1, "zone": "fitting", "position": [6, 1]}],
-            },
-        ],
-        "scanners": [{"id": "esp-floor", "room": "floor", "zone": "floor", "position": [2, 2]}],
-        "espresense_prefix": f"espresense-{store}",
-    }
 
 
 @dataclass
