@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 __all__ = ["EdgexRules", "StrongestWins", "ZoneMethod"]
 
@@ -60,29 +61,26 @@ class ZoneMethod:
         raise NotImplementedError
 
 
-@dataclass(slots=True)
-class _Strongest:
-    last: dict[str, tuple[float, float]] = field(default_factory=dict)  # zone -> (rssi, t)
-    seen: float = 0.0
-    zone: str | None = None
+class _Tracked(Protocol):
+    seen: float
+    zone: str | None
 
 
-class StrongestWins(ZoneMethod):
-    name = "strongest_wins"
+T = TypeVar("T", bound=_Tracked)
+
+
+class _PerKeyMethod(ZoneMethod, Generic[T]):
+    """What both baselines share: a state per tag or device, forgotten after
+    ``timeout_s`` without a read; subclasses say how one read updates it."""
+
+    timeout_s: float
 
     def __init__(self) -> None:
-        self._items: dict[str, _Strongest] = {}
-        self._devices: dict[str, _Strongest] = {}
+        self._items: dict[str, T] = {}
+        self._devices: dict[str, T] = {}
 
-    @staticmethod
-    def _see(book: dict[str, _Strongest], key: str, zone: str, rssi: float, t: float) -> None:
-        s = book.get(key)
-        if s is None:
-            s = book[key] = _Strongest()
-        s.last[zone] = (rssi, t)
-        s.seen = t
-        fresh = {z: r for z, (r, when) in s.last.items() if t - when <= STRONGEST_WINDOW_S}
-        s.zone = max(fresh, key=lambda z: fresh[z])
+    def _see(self, book: dict[str, T], key: str, zone: str, rssi: float, t: float) -> None:
+        raise NotImplementedError
 
     def rfid(self, epc: str, zone: str, rssi: float | None, t: float) -> None:
         self._see(self._items, epc, zone, NO_RSSI_DBM if rssi is None else rssi, t)
@@ -92,7 +90,7 @@ class StrongestWins(ZoneMethod):
 
     def tick(self, t: float) -> None:
         for book in (self._items, self._devices):
-            for key in [k for k, s in book.items() if t - s.seen > STRONGEST_TIMEOUT_S]:
+            for key in [k for k, s in book.items() if t - s.seen > self.timeout_s]:
                 del book[key]
 
     def item_zone(self, epc: str) -> str | None:
@@ -105,6 +103,27 @@ class StrongestWins(ZoneMethod):
 
 
 @dataclass(slots=True)
+class _Strongest:
+    last: dict[str, tuple[float, float]] = field(default_factory=dict)  # zone -> (rssi, t)
+    seen: float = 0.0
+    zone: str | None = None
+
+
+class StrongestWins(_PerKeyMethod[_Strongest]):
+    name = "strongest_wins"
+    timeout_s = STRONGEST_TIMEOUT_S
+
+    def _see(self, book: dict[str, _Strongest], key: str, zone: str, rssi: float, t: float) -> None:
+        s = book.get(key)
+        if s is None:
+            s = book[key] = _Strongest()
+        s.last[zone] = (rssi, t)
+        s.seen = t
+        fresh = {z: r for z, (r, when) in s.last.items() if t - when <= STRONGEST_WINDOW_S}
+        s.zone = max(fresh, key=lambda z: fresh[z])
+
+
+@dataclass(slots=True)
 class _Edgex:
     rssi: dict[str, deque[float]] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
@@ -113,15 +132,11 @@ class _Edgex:
     zone: str | None = None
 
 
-class EdgexRules(ZoneMethod):
+class EdgexRules(_PerKeyMethod[_Edgex]):
     name = "edgex_rules"
+    timeout_s = EDGEX_DEPARTED_S
 
-    def __init__(self) -> None:
-        self._items: dict[str, _Edgex] = {}
-        self._devices: dict[str, _Edgex] = {}
-
-    @staticmethod
-    def _see(book: dict[str, _Edgex], key: str, zone: str, rssi: float, t: float) -> None:
+    def _see(self, book: dict[str, _Edgex], key: str, zone: str, rssi: float, t: float) -> None:
         s = book.get(key)
         if s is None:
             s = book[key] = _Edgex()
@@ -148,22 +163,3 @@ class EdgexRules(ZoneMethod):
         mean_new = sum(buf) / len(buf)
         if mean_new > mean_cur + EDGEX_THRESHOLD_DB:
             s.zone = zone
-
-    def rfid(self, epc: str, zone: str, rssi: float | None, t: float) -> None:
-        self._see(self._items, epc, zone, NO_RSSI_DBM if rssi is None else rssi, t)
-
-    def ble(self, device: str, zone: str, rssi: float, t: float) -> None:
-        self._see(self._devices, device, zone, rssi, t)
-
-    def tick(self, t: float) -> None:
-        for book in (self._items, self._devices):
-            for key in [k for k, s in book.items() if t - s.seen > EDGEX_DEPARTED_S]:
-                del book[key]
-
-    def item_zone(self, epc: str) -> str | None:
-        s = self._items.get(epc)
-        return s.zone if s else None
-
-    def shopper_zone(self, device: str) -> str | None:
-        s = self._devices.get(device)
-        return s.zone if s else None
