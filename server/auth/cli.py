@@ -11,7 +11,7 @@ from server.settings import ServerSettings
 
 __all__ = ["auth_app", "register"]
 
-auth_app = typer.Typer(help="Bearer tokens for the admin, staff and ingest APIs.")
+auth_app = typer.Typer(help="Bearer tokens for the admin, staff, ingest and gateway APIs.")
 
 
 @auth_app.command("token")
@@ -24,6 +24,9 @@ def token(
     """Issue a token signed with VITRINE_SECRET_KEY."""
     if role not in ROLES:
         typer.echo(f"rejected: role must be one of {', '.join(ROLES)}", err=True)
+        raise typer.Exit(1)
+    if role == "gateway" and store is None:
+        typer.echo("rejected: a gateway token names its store (--store)", err=True)
         raise typer.Exit(1)
     settings = ServerSettings()
     principal = Principal(subject=subject, role=role, store=store)

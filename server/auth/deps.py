@@ -2,7 +2,8 @@
 
 Tokens never travel in query strings (QUALITY.md, "Security": they end up in
 access logs). ``admin`` may do everything; ``staff`` reads (scoped to their
-store once the security issue lands); ``ingest`` may only post online events.
+store once the security issue lands); ``ingest`` may only post online events;
+``gateway`` may only read the layout of the store its token names.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from server.auth.tokens import Principal, Role, TokenError, verify_token
 from server.errors import Forbidden, Unauthorized
 from server.settings import ServerSettings
 
-__all__ = ["AdminDep", "IngestDep", "StaffDep", "require_roles"]
+__all__ = ["AdminDep", "GatewayDep", "IngestDep", "StaffDep", "require_roles"]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `vitrine auth token`.")
 
@@ -49,3 +50,4 @@ def require_roles(*roles: Role) -> Callable[..., Principal]:
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
 StaffDep = Annotated[Principal, Depends(require_roles("staff"))]
 IngestDep = Annotated[Principal, Depends(require_roles("ingest"))]
+GatewayDep = Annotated[Principal, Depends(require_roles("gateway"))]

@@ -18,7 +18,9 @@ from typing import Literal, get_args
 
 __all__ = ["ROLES", "Principal", "Role", "TokenError", "issue_token", "verify_token"]
 
-Role = Literal["admin", "staff", "ingest"]
+#: ``gateway``: a store's gateway process; reads its own store's layout only
+#: (the token names the store), so a gateway host never holds an admin token.
+Role = Literal["admin", "staff", "ingest", "gateway"]
 ROLES: tuple[Role, ...] = get_args(Role)
 _VERSION = "v1"
 

@@ -28,6 +28,11 @@ class Store(SQLModel, table=True):
     name: str = Field(max_length=200)
     #: IANA zone name for opening hours and local-day analytics; times are stored UTC.
     timezone: str = Field(default="UTC", max_length=64)
+    #: ``StoreLayout.espresense_prefix``: the base topic of the store's ESPresense
+    #: nodes, so that ``GET /v1/stores/{id}/layout`` gives the gateway back its file.
+    espresense_prefix: str = Field(
+        default="espresense", max_length=512, sa_column_kwargs={"server_default": "espresense"}
+    )
     created_at: datetime = utc_field(now=True)
 
 

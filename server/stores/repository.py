@@ -11,10 +11,14 @@ from server.models import Antenna, Item, Rack, Reader, Scanner, Store, Zone
 
 __all__ = [
     "LAYOUT_TABLES",
+    "antennas_of_store",
     "delete_missing",
     "detach_items",
     "get_store",
     "list_stores",
+    "racks_of_store",
+    "readers_of_store",
+    "scanners_of_store",
     "zones_of_store",
 ]
 
@@ -38,6 +42,31 @@ def list_stores(session: Session) -> Sequence[Store]:
 
 def zones_of_store(session: Session, store_id: str) -> Sequence[Zone]:
     return session.exec(select(Zone).where(Zone.store_id == store_id).order_by(col(Zone.id))).all()
+
+
+def racks_of_store(session: Session, store_id: str) -> Sequence[Rack]:
+    return session.exec(select(Rack).where(Rack.store_id == store_id).order_by(col(Rack.id))).all()
+
+
+def readers_of_store(session: Session, store_id: str) -> Sequence[Reader]:
+    return session.exec(
+        select(Reader).where(Reader.store_id == store_id).order_by(col(Reader.id))
+    ).all()
+
+
+def antennas_of_store(session: Session, store_id: str) -> Sequence[Antenna]:
+    """Every antenna of the store's readers, by reader then port."""
+    return session.exec(
+        select(Antenna)
+        .where(Antenna.store_id == store_id)
+        .order_by(col(Antenna.reader_id), col(Antenna.port))
+    ).all()
+
+
+def scanners_of_store(session: Session, store_id: str) -> Sequence[Scanner]:
+    return session.exec(
+        select(Scanner).where(Scanner.store_id == store_id).order_by(col(Scanner.id))
+    ).all()
 
 
 def detach_items(session: Session, store_id: str, zones: set[str], racks: set[str]) -> None:

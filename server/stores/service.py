@@ -7,8 +7,11 @@ zone or rack lose that placement (the next read places them again).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from typing import Any
 
+import orjson
 from sqlmodel import Session
 
 from server.catalogue.service import ImportRejected
@@ -19,7 +22,7 @@ from server.stores.schemas import StoreImportReport, StorePublic, ZonePublic
 from vitrine.contracts.layout import StoreLayout
 from vitrine.runtime import layout_io
 
-__all__ = ["get_store", "import_layout", "parse_layout"]
+__all__ = ["get_layout", "get_store", "import_layout", "layout_body", "layout_etag", "parse_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +46,17 @@ def import_layout(session: Session, layout: StoreLayout) -> StoreImportReport:
         store = session.get(Store, info.id)
         created = store is None
         if store is None:
-            session.add(Store(id=info.id, name=info.name, timezone=info.timezone))
+            session.add(
+                Store(
+                    id=info.id,
+                    name=info.name,
+                    timezone=info.timezone,
+                    espresense_prefix=layout.espresense_prefix,
+                )
+            )
         else:
             store.name, store.timezone = info.name, info.timezone
+            store.espresense_prefix = layout.espresense_prefix
         session.flush()
         zones = {z.id for z in layout.zones}
         racks = {r.id for r in layout.racks}
@@ -152,3 +163,80 @@ def get_store(session: Session, store_id: str) -> StorePublic:
         timezone=store.timezone,
         zones=[ZonePublic(id=z.id, name=z.name, type=z.type.value) for z in zones],
     )
+
+
+def get_layout(session: Session, store_id: str) -> StoreLayout:
+    """The store's layout as imported, in the ``StoreLayout`` contract shape.
+
+    Rebuilt from the layout tables (the server's single copy), so it is what
+    the engine and staff screens see too. Zones, racks, readers and scanners
+    come back in id order and antennas in port order; everything else is the
+    imported file's. The gateway reads it (``vitrine gateway run --layout-url``).
+    """
+    store = repository.get_store(session, store_id)
+    if store is None:
+        raise NotFound(f"no store {store_id}")
+    antennas: dict[str, list[dict[str, Any]]] = {}
+    for a in repository.antennas_of_store(session, store_id):
+        antennas.setdefault(a.reader_id, []).append(
+            {
+                "port": a.port,
+                "zone": a.zone_id,
+                "rack": a.rack_id,
+                "position": (a.position_x, a.position_y),
+                "range_m": a.range_m,
+            }
+        )
+    document = {
+        "store": {"id": store.id, "name": store.name, "timezone": store.timezone},
+        "zones": [
+            {
+                "id": z.id,
+                "name": z.name,
+                "type": z.type,
+                "area": {"x": z.area_x, "y": z.area_y, "w": z.area_w, "h": z.area_h},
+            }
+            for z in repository.zones_of_store(session, store_id)
+        ],
+        "racks": [
+            {
+                "id": r.id,
+                "zone": r.zone_id,
+                "name": r.name,
+                "position": (r.position_x, r.position_y),
+            }
+            for r in repository.racks_of_store(session, store_id)
+        ],
+        "readers": [
+            {
+                "id": r.id,
+                "format": r.format,
+                "topic": r.topic,
+                "management_topic": r.management_topic,
+                "antennas": antennas.get(r.id, []),
+            }
+            for r in repository.readers_of_store(session, store_id)
+        ],
+        "scanners": [
+            {
+                "id": s.id,
+                "room": s.room,
+                "zone": s.zone_id,
+                "position": (s.position_x, s.position_y),
+            }
+            for s in repository.scanners_of_store(session, store_id)
+        ],
+        "espresense_prefix": store.espresense_prefix,
+    }
+    # Validated on the way out too: the rows were a valid layout when imported.
+    return StoreLayout.model_validate(document)
+
+
+def layout_body(layout: StoreLayout) -> bytes:
+    """The JSON document served: keys sorted, so equal layouts give equal bytes."""
+    return orjson.dumps(layout.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+
+
+def layout_etag(body: bytes) -> str:
+    """A strong entity tag (RFC 9110 §8.8.3): the first 128 bits of SHA-256 of ``body``."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
