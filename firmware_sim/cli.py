@@ -166,6 +166,60 @@ def load_command(
     )
 
 
+@sim_app.command("llrp-reader")
+def llrp_reader_command(
+    port: int = typer.Option(5084, "--port", help="TCP port (0: any free one, printed)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    tags: list[str] = typer.Option(
+        [], "--tag", help="EPCHEX:ANTENNA[:RSSI]; repeat. Default: --stock items."
+    ),
+    stock: int = typer.Option(
+        12, "--stock", min=0, help="Without --tag: this many sample-store items, round robin."
+    ),
+    antennas: int = typer.Option(4, "--antennas", min=1, max=32),
+    round_ms: float = typer.Option(100.0, "--round-ms", min=1.0, help="Inventory round period."),
+    unset_clock: bool = typer.Option(
+        False, "--unset-clock", help="Report January 2000 times, like a reader without NTP."
+    ),
+    seed: int = typer.Option(1, "--seed"),
+) -> None:
+    """Serve as an LLRP 1.0.1 reader on TCP until stopped (docs/simulator.md)."""
+    import time
+
+    from firmware_sim.llrp_reader import LlrpReaderSimulator, SimTag, parse_tag
+    from firmware_sim.store import SampleFiles, load_stock
+    from vitrine.runtime.ops import stop_event_on_signals
+
+    try:
+        field = [parse_tag(t) for t in tags]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tag") from None
+    if not field:
+        items = load_stock(SampleFiles().stock).items[:stock]
+        field = [
+            SimTag(item.epc, 1 + i % antennas, -45.0 - (i % 5) * 5) for i, item in enumerate(items)
+        ]
+    booted = time.monotonic()
+
+    def unset() -> int:  # 2000-01-01T00:00Z plus the time since "boot", in µs
+        return 946_684_800_000_000 + int((time.monotonic() - booted) * 1e6)
+
+    stop = stop_event_on_signals()
+    sim = LlrpReaderSimulator(
+        field,
+        host=host,
+        port=port,
+        antennas=antennas,
+        round_s=round_ms / 1000,
+        seed=seed,
+        clock=unset if unset_clock else (lambda: time.time_ns() // 1000),
+    )
+    with sim:
+        _progress(f"LLRP reader on {host}:{sim.port}: {len(field)} tags, {antennas} antennas")
+        stop.wait()
+    _progress(f"stopped: {sim.connections} connections, {sim.reports} reports")
+
+
 def register(app: typer.Typer) -> None:
     """Mount ``vitrine sim`` on the root ``vitrine`` app."""
     app.add_typer(sim_app, name="sim")

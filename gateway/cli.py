@@ -3,6 +3,8 @@
 * ``vitrine readers parse`` — run captured vendor payloads through the adapters and
   print one JSON object per normalised read (what an integrator checks first when
   pointing a reader at the broker).
+* ``vitrine readers llrp-bridge`` — an LLRP reader's tag reports onto its vendor
+  topic (:mod:`gateway.llrp_bridge`).
 * ``vitrine epc decode`` — SGTIN-96/198 → GTIN-14 + serial (GS1 TDS).
 
 Both print results on stdout, ``skipped: …`` / ``rejected: …`` on stderr, and exit
@@ -161,6 +163,45 @@ def _emit(outputs: list[AdapterOutput]) -> None:
     for output in outputs:
         stream, line = render_output(output)
         typer.echo(line, err=stream == "err")
+
+
+@readers_app.command("llrp-bridge")
+def llrp_bridge_command(
+    host: Annotated[str, typer.Option("--host", help="The LLRP reader's address.")],
+    topic: Annotated[
+        str, typer.Option("--topic", help="The reader's vendor topic (readers[].topic).")
+    ],
+    port: Annotated[int, typer.Option("--port", help="LLRP TCP port.")] = 5084,
+    reader: Annotated[
+        str, typer.Option("--reader", help="Reader id (readers[].id), for logs.")
+    ] = "llrp-reader",
+    antennas: Annotated[
+        str, typer.Option("--antennas", help="Comma-separated antenna ports; 0 = all.")
+    ] = "0",
+    mqtt_url: Annotated[
+        str | None, typer.Option("--mqtt-url", help="Default: VITRINE_MQTT_URL.")
+    ] = None,
+) -> None:
+    """Run an LLRP reader session (sllurp) and publish its tag reports on --topic, QoS 1."""
+    from gateway.llrp_bridge import BridgeConfig, main
+    from vitrine.runtime.settings import CommonSettings
+
+    try:
+        ports = tuple(int(a) for a in antennas.split(",") if a.strip())
+    except ValueError:
+        raise typer.BadParameter("comma-separated integers", param_hint="--antennas") from None
+    if not ports or any(not 0 <= a <= 0xFFFF for a in ports):
+        raise typer.BadParameter("ports 1…65535, or 0 for all", param_hint="--antennas")
+    common = CommonSettings()
+    config = BridgeConfig(
+        host=host,
+        port=port,
+        topic=topic,
+        reader=reader,
+        antennas=ports,
+        mqtt_url=mqtt_url or common.mqtt_url,
+    )
+    raise typer.Exit(main(config, log_level=common.log_level, log_format=common.log_format))
 
 
 @epc_app.command("decode")

@@ -21,9 +21,21 @@ Quirks handled:
 The bytes entry point takes that same shape as JSON: a list of TagReportData
 objects, one object, ``{"TagReportData": [...]}`` or
 ``{"RO_ACCESS_REPORT": {"TagReportData": [...]}}``. A live reader is served by
-sllurp itself (an optional install, ``pip install sllurp``; 3.0.5 installs on
-Python 3.11) calling :meth:`LlrpAdapter.parse_reports` from its tag-report
-callback with its Python objects; see ``docs/gateway-adapters.md``.
+``vitrine readers llrp-bridge`` (:mod:`gateway.llrp_bridge`, sllurp's
+``LLRPReaderClient``), which publishes exactly that JSON on the reader's topic,
+plus reader health in sllurp's message shapes:
+
+* ``{"KEEPALIVE": {…}}`` → ``heartbeat`` (LLRP 1.0.1 §13.2.5.1 KEEPALIVE).
+* ``{"READER_EVENT_NOTIFICATION": {"ReaderEventNotificationData": {…}}}`` as sllurp
+  decodes it (``llrp_proto.py`` ``Param_struct["ReaderEventNotificationData"]``):
+  ``AntennaEvent`` (``EventType`` ``Connected``/``Disconnected``, ``AntennaID``) →
+  ``antenna_connected``/``antenna_disconnected``; ``ReaderExceptionEvent`` →
+  ``error``; ``ReportBufferOverflowErrorEvent`` → ``overflow`` (count unknown);
+  ``ReportBufferLevelWarningEvent`` → ``warning``; ``GPIEvent`` → ``gpi``;
+  ``ConnectionAttemptEvent``/``ConnectionCloseEvent`` → ``status``; others (hopping,
+  ROSpec, AISpec, RF survey) → skipped. ``UTCTimestamp.Microseconds`` is the time.
+* ``{"LlrpBridge": {"status": "connected"|"disconnected", …}}`` (the bridge's
+  reader session) → ``status``.
 """
 
 from __future__ import annotations
@@ -38,11 +50,12 @@ from gateway.adapters._common import (
     load_json,
     opt_float,
     opt_int,
+    opt_str,
     opt_timestamp,
     parse_records,
     require_epc,
 )
-from gateway.reads import AdapterOutput, RfidRead, Skipped
+from gateway.reads import AdapterOutput, DeviceEvent, DeviceEventKind, RfidRead, Skipped
 
 __all__ = ["CLOCK_SANE_AFTER", "LlrpAdapter"]
 
@@ -67,6 +80,12 @@ class LlrpAdapter:
     def parse_reports(self, reports: object, *, reader: str | None = None) -> list[AdapterOutput]:
         """Normalise sllurp's ``tag_reports`` (or the JSON wrappers around them)."""
         if isinstance(reports, Mapping):
+            if "KEEPALIVE" in reports:
+                return [DeviceEvent(device=reader, event="heartbeat", timestamp=None)]
+            if "LlrpBridge" in reports:
+                return [_bridge_status(reports["LlrpBridge"], reader)]
+            if "READER_EVENT_NOTIFICATION" in reports:
+                return _reader_events(reports["READER_EVENT_NOTIFICATION"], reader)
             if "RO_ACCESS_REPORT" in reports:
                 inner = reports["RO_ACCESS_REPORT"]
                 if not isinstance(inner, Mapping):
@@ -112,6 +131,73 @@ class LlrpAdapter:
             phase_deg=None if phase is None else phase * 360.0 / _PHASE_STEPS,
             clock_suspect=when is not None and when < CLOCK_SANE_AFTER,
         )
+
+
+def _bridge_status(raw: object, reader: str | None) -> DeviceEvent:
+    if not isinstance(raw, Mapping):
+        raise AdapterError(f"LlrpBridge is {describe(raw)}, expected an object")
+    status = opt_str(raw, "status", "LlrpBridge", required=True)
+    detail: dict[str, object] = {"status": status, "source": "llrp-bridge"}
+    reason = raw.get("reason")
+    if isinstance(reason, str):
+        detail["message"] = reason[:200]
+    return DeviceEvent(device=reader, event="status", timestamp=None, detail=detail)
+
+
+#: ReaderEventNotificationData sub-parameters that say nothing about health.
+_QUIET_EVENTS = frozenset(
+    {"UTCTimestamp", "Uptime", "HoppingEvent", "ROSpecEvent", "AISpecEvent", "RFSurveyEvent",
+     "SpecLoopEvent"}
+)  # fmt: skip
+
+
+def _reader_events(raw: object, reader: str | None) -> list[AdapterOutput]:
+    where = "LLRP READER_EVENT_NOTIFICATION"
+    if not isinstance(raw, Mapping):
+        raise AdapterError(f"{where} is {describe(raw)}, expected an object")
+    data = raw.get("ReaderEventNotificationData")
+    if not isinstance(data, Mapping):
+        raise AdapterError(f"{where} has no ReaderEventNotificationData object")
+    stamp = data.get("UTCTimestamp")
+    when = (
+        opt_timestamp(stamp, "Microseconds", f"{where}.UTCTimestamp")
+        if isinstance(stamp, Mapping)
+        else None
+    )
+    outputs: list[AdapterOutput] = []
+
+    def ev(
+        kind: DeviceEventKind, antenna: int | None = None, detail: dict[str, object] | None = None
+    ) -> DeviceEvent:
+        return DeviceEvent(reader, kind, when, antenna=antenna, detail=detail or {})
+
+    for name, body in data.items():
+        if name in _QUIET_EVENTS:
+            continue
+        event = body if isinstance(body, Mapping) else {}
+        match name:
+            case "AntennaEvent":
+                port = opt_int(event, "AntennaID", f"{where}.AntennaEvent")
+                up = event.get("EventType") == "Connected"
+                outputs.append(
+                    ev("antenna_connected" if up else "antenna_disconnected", antenna=port)
+                )
+            case "ReaderExceptionEvent":
+                message = event.get("Message")
+                text = message if isinstance(message, str) else "reader exception"
+                outputs.append(ev("error", detail={"message": text[:200]}))
+            case "ReportBufferOverflowErrorEvent":
+                outputs.append(ev("overflow"))
+            case "ReportBufferLevelWarningEvent":
+                outputs.append(ev("warning", detail={"message": "report buffer filling up"}))
+            case "GPIEvent":
+                outputs.append(ev("gpi", detail={str(k): v for k, v in event.items()}))
+            case "ConnectionAttemptEvent" | "ConnectionCloseEvent":
+                detail = {"message": name, **{str(k): v for k, v in event.items()}}
+                outputs.append(ev("status", detail=detail))
+            case _:
+                pass
+    return outputs or [Skipped("LLRP reader event with nothing about health")]
 
 
 def _scalar(value: object) -> object:
