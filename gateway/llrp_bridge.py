@@ -39,6 +39,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -210,7 +211,7 @@ class LlrpBridge:
         info = self.client.publish(self.config.topic, payload, qos=1)
         with self._lock:
             self._inflight.append(info)
-            while self._inflight and self._inflight[0].is_published():
+            while self._inflight and _settled(self._inflight[0]):
                 self._inflight.popleft()
 
     def _set_status(self, status: str, reason: str | None = None) -> None:
@@ -345,13 +346,21 @@ class LlrpBridge:
         with self._lock:
             pending = list(self._inflight)
         for info in pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.mqtt_connected.is_set():
-                break
-            try:
-                info.wait_for_publish(remaining)
-            except (ValueError, RuntimeError):  # paho could not queue it
-                continue
+            while not _settled(info) and self.mqtt_connected.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                with suppress(ValueError, RuntimeError):
+                    info.wait_for_publish(min(remaining, 0.5))
+
+
+def _settled(info: mqtt.MQTTMessageInfo) -> bool:
+    """PUBACKed, or nothing left to wait for: paho refused it (queue full) or took it
+    while offline (``MQTT_ERR_NO_CONN``: kept in the session, sent on reconnection)."""
+    try:
+        return info.is_published()
+    except (ValueError, RuntimeError):
+        return True
 
 
 def main(

@@ -156,7 +156,7 @@ def test_the_simulator_decodes_sllurps_add_rospec() -> None:
         tag_content_selector={"EnableFirstSeenTimestamp": True, "EnablePeakRSSI": True},
     )
     wire = LLRPMessage(msgdict={"ADD_ROSPEC": {"ID": 1, "ROSpecID": 7, "ROSpec": rospec}}).msgbytes
-    (kind, body) = next(iter(iter_params(wire[10:])))
+    (_kind, body) = next(iter(iter_params(wire[10:])))
     spec = parse_rospec(body)
     assert (spec.rospec_id, spec.antennas, spec.start_immediate) == (7, (1, 2), True)
     assert (spec.aispec_stop, spec.aispec_tags, spec.aispec_duration_ms) == (3, 25, 400)
@@ -192,41 +192,43 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes:
 
 
 def test_a_session_over_tcp() -> None:
-    with LlrpReaderSimulator([SimTag(EPC.hex(), 1)], port=0, round_s=0.02) as sim:
-        with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as client:
-            kind, _, body = _read_message(client)
-            assert kind == MessageType.READER_EVENT_NOTIFICATION
-            assert body.endswith(bytes.fromhex("010000060000"))  # ConnectionAttemptEvent Success
+    with (
+        LlrpReaderSimulator([SimTag(EPC.hex(), 1)], port=0, round_s=0.02) as sim,
+        socket.create_connection(("127.0.0.1", sim.port), timeout=5) as client,
+    ):
+        kind, _, body = _read_message(client)
+        assert kind == MessageType.READER_EVENT_NOTIFICATION
+        assert body.endswith(bytes.fromhex("010000060000"))  # ConnectionAttemptEvent Success
 
-            # A second client while one is connected: status 2, then closed.
-            with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as other:
-                kind, _, body = _read_message(other)
-                assert body.endswith(bytes.fromhex("010000060002"))
-                assert other.recv(1) == b""
+        # A second client while one is connected: status 2, then closed.
+        with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as other:
+            kind, _, body = _read_message(other)
+            assert body.endswith(bytes.fromhex("010000060002"))
+            assert other.recv(1) == b""
 
-            client.sendall(encode_message(MessageType.GET_READER_CAPABILITIES, 11, b"\x00"))
-            kind, msg_id, body = _read_message(client)
-            assert (kind, msg_id) == (MessageType.GET_READER_CAPABILITIES_RESPONSE, 11)
-            params = dict(iter_params(body))
-            assert params[287][:2] == b"\x00\x00"  # LLRPStatus Success
-            assert struct.unpack_from("!H", params[137]) == (4,)  # 4 antennas
+        client.sendall(encode_message(MessageType.GET_READER_CAPABILITIES, 11, b"\x00"))
+        kind, msg_id, body = _read_message(client)
+        assert (kind, msg_id) == (MessageType.GET_READER_CAPABILITIES_RESPONSE, 11)
+        params = dict(iter_params(body))
+        assert params[287][:2] == b"\x00\x00"  # LLRPStatus Success
+        assert struct.unpack_from("!H", params[137]) == (4,)  # 4 antennas
 
-            client.sendall(encode_message(1000 & 0x3FF - 1, 12))  # unsupported type 999
-            kind, msg_id, body = _read_message(client)
-            assert (kind, msg_id) == (MessageType.ERROR_MESSAGE, 12)
-            assert body[4:6] == struct.pack("!H", 109)  # M_UnsupportedMessage
+        client.sendall(encode_message(1000 & 0x3FF - 1, 12))  # unsupported type 999
+        kind, msg_id, body = _read_message(client)
+        assert (kind, msg_id) == (MessageType.ERROR_MESSAGE, 12)
+        assert body[4:6] == struct.pack("!H", 109)  # M_UnsupportedMessage
 
-            client.sendall(bytes.fromhex("083e0000000a0000000d"))  # version 2
-            kind, msg_id, body = _read_message(client)
-            assert (kind, msg_id, body[4:6]) == (MessageType.ERROR_MESSAGE, 13, b"\x00\x6e")
+        client.sendall(bytes.fromhex("083e0000000a0000000d"))  # version 2
+        kind, msg_id, body = _read_message(client)
+        assert (kind, msg_id, body[4:6]) == (MessageType.ERROR_MESSAGE, 13, b"\x00\x6e")
 
-            client.sendall(encode_message(MessageType.ENABLE_ROSPEC, 14, struct.pack("!I", 5)))
-            kind, msg_id, body = _read_message(client)
-            assert (kind, msg_id) == (MessageType.ENABLE_ROSPEC_RESPONSE, 14)
-            assert body[4:6] == struct.pack("!H", 300)  # A_Invalid: no such ROSpec
+        client.sendall(encode_message(MessageType.ENABLE_ROSPEC, 14, struct.pack("!I", 5)))
+        kind, msg_id, body = _read_message(client)
+        assert (kind, msg_id) == (MessageType.ENABLE_ROSPEC_RESPONSE, 14)
+        assert body[4:6] == struct.pack("!H", 300)  # A_Invalid: no such ROSpec
 
-            client.sendall(encode_message(MessageType.CLOSE_CONNECTION, 15))
-            kind, msg_id, body = _read_message(client)
-            assert (kind, msg_id, body[4:6]) == (MessageType.CLOSE_CONNECTION_RESPONSE, 15, b"\0\0")
-            with pytest.raises(EOFError):
-                _read_message(client)
+        client.sendall(encode_message(MessageType.CLOSE_CONNECTION, 15))
+        kind, msg_id, body = _read_message(client)
+        assert (kind, msg_id, body[4:6]) == (MessageType.CLOSE_CONNECTION_RESPONSE, 15, b"\0\0")
+        with pytest.raises(EOFError):
+            _read_message(client)
