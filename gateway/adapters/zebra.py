@@ -16,17 +16,40 @@ Quirks handled:
   the data stream; they become :class:`DeviceEvent` and are never rejected.
 * FXR ``BLE_DATA`` events carry capitalised keys (``RSSI``, ``Address``,
   ``AddressType``, ``UUIDs``), a ``beaconType`` and a protocol sub-object.
+
+Two paths, one meaning. :meth:`ZebraAdapter.reference_parse` is the definition:
+every event through the typed field helpers of :mod:`gateway.adapters._common`,
+each with the reason it would reject. :meth:`ZebraAdapter.parse` first tries a
+fast path on each event — one ``orjson`` pass over the bytes, plain
+``type(...) is`` checks, no per-field helper calls or reason strings, cached EPC
+normalisation — and takes only an event it can prove the reference would read
+to the same :class:`RfidRead`: a tag event of an upper-case mode, ``data`` an
+object, ``idHex`` a valid hex string, every number of the documented JSON type
+and in range, the timestamp absent or one of the three spellings above. On the
+first event in any doubt (a management or ``BLE_DATA`` event, an unusual type,
+a bad field) the whole payload goes the reference way, so what is rejected,
+with which reason, and what a batch's ``partial`` holds never depend on the
+fast path. ``tests/gateway/adapters/test_zebra_fast.py`` checks the two agree on
+the vendor samples and on generated payloads; docs/performance.md ("Ingest")
+has the figures.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+import orjson
 
 from gateway.adapters._common import (
+    INT64_MAX,
+    INT64_MIN,
     AdapterError,
     JsonObject,
+    cached_epc,
     decode_text,
     describe,
+    fast_instant,
     load_json,
     opt_float,
     opt_int,
@@ -72,7 +95,35 @@ class ZebraAdapter:
     def parse(
         self, payload: bytes, *, topic: str | None = None, reader: str | None = None
     ) -> list[AdapterOutput]:
-        document = load_json(decode_text(payload))
+        """The fast path where it is sure, else :meth:`reference_parse` (module docstring)."""
+        try:
+            # orjson validates UTF-8 itself; on any error the reference path
+            # decodes and loads again, to give its own reason.
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return self.reference_parse(payload, topic=topic, reader=reader)
+        if type(document) is list:
+            reads: list[AdapterOutput] = []
+            for event in document:
+                read = _fast_tag(event, reader)
+                if read is None:
+                    return self._document(document, reader)
+                reads.append(read)
+            if reads:
+                return reads
+        else:
+            read = _fast_tag(document, reader)
+            if read is not None:
+                return [read]
+        return self._document(document, reader)
+
+    def reference_parse(
+        self, payload: bytes, *, topic: str | None = None, reader: str | None = None
+    ) -> list[AdapterOutput]:
+        """Every event through the typed field helpers: the definition :meth:`parse` matches."""
+        return self._document(load_json(decode_text(payload)), reader)
+
+    def _document(self, document: object, reader: str | None) -> list[AdapterOutput]:
         if isinstance(document, list):
             if not document:
                 return [Skipped("empty Zebra batch")]
@@ -160,6 +211,84 @@ class ZebraAdapter:
             if key in event:
                 detail[key] = event[key]
         return DeviceEvent(device=reader, event=name, timestamp=timestamp, detail=detail)
+
+
+#: Hex digits, for the fast path's ``TID`` check (``int(value, 16)`` in
+#: :func:`_opt_hex` also takes ``0x``, ``_``, signs and spaces: those go the
+#: reference way).
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _fast_tag(event: object, reader: str | None) -> RfidRead | None:
+    """The common tag event as :meth:`ZebraAdapter._tag` reads it, or ``None`` if unsure.
+
+    ``None`` is never a rejection: it sends the payload the reference way. Every
+    test here is one the reference makes too, narrowed to the JSON types orjson
+    produces (``type(x) is int`` excludes ``bool``, as the reference does).
+    """
+    if type(event) is not dict:
+        return None
+    kind = event.get("type")
+    if type(kind) is not str or kind not in TAG_MODES:
+        return None
+    data: dict[str, Any] | None = event.get("data")
+    if type(data) is not dict:
+        return None
+    raw_epc = data.get("idHex")
+    if type(raw_epc) is not str:
+        return None
+    try:
+        epc = cached_epc(raw_epc)
+    except IdError:
+        return None
+    antenna = data.get("antenna")
+    if antenna is not None and (type(antenna) is not int or not INT64_MIN <= antenna <= INT64_MAX):
+        return None
+    seen = data.get("reads")
+    if seen is not None and (type(seen) is not int or not INT64_MIN <= seen <= INT64_MAX):
+        return None
+    sequence = data.get("eventNum")
+    if sequence is not None and (
+        type(sequence) is not int or not INT64_MIN <= sequence <= INT64_MAX
+    ):
+        return None
+    rssi = data.get("peakRssi")
+    if rssi is not None:
+        if type(rssi) is int and INT64_MIN <= rssi <= INT64_MAX:
+            rssi = float(rssi)
+        elif type(rssi) is not float or rssi - rssi != 0.0:  # not finite
+            return None
+    # Channel and phase are absent unless tagMetaData asks for them (§1).
+    channel = data.get("channel")
+    if channel is not None and (channel := _fast_number(channel)) is None:
+        return None
+    phase = data.get("phase")
+    if phase is not None and (phase := _fast_number(phase)) is None:
+        return None
+    tid = data.get("TID")
+    if tid is not None:
+        if type(tid) is not str or not _HEX_DIGITS.issuperset(tid):
+            return None
+        tid = tid.upper() if tid else None
+    stamp = event.get("timestamp")
+    timestamp: datetime | None = None
+    if stamp is not None:
+        if type(stamp) is not str:
+            return None
+        timestamp = fast_instant(stamp)
+        if timestamp is None:
+            return None
+    return RfidRead(epc, antenna, rssi, timestamp, reader, seen, channel, phase, tid, sequence)
+
+
+def _fast_number(value: object) -> float | None:
+    """``opt_float``'s value for a JSON number it would accept, else ``None`` (unsure)."""
+    if type(value) is float:
+        # NaN and infinities are refused by the reference; orjson never yields them.
+        return value if value - value == 0.0 else None
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+        return float(value)
+    return None
 
 
 def _opt_hex(obj: JsonObject, key: str, where: str) -> str | None:

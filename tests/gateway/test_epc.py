@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.epc import EpcError, decode_epc, gtin_check_digit
+from gateway.epc import DECODE_CACHE_SIZE, EpcError, EpcInfo, decode_epc, gtin_check_digit
 
 # partition → (company prefix bits, digits, indicator+item ref bits, digits); TDS §14.5.1 table.
 PARTITIONS = {0: (40, 12, 4, 1), 1: (37, 11, 7, 2), 2: (34, 10, 10, 3), 3: (30, 9, 14, 4),
@@ -148,3 +150,29 @@ def test_random_sgtin_headers_never_crash(raw: bytes) -> None:
         decode_epc(raw.hex())
     except EpcError as exc:
         assert str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["3074257BF7194E4000001A85", "3074257bf7194e4000001a85", "E2801160600002"])
+    | st.binary(min_size=12, max_size=26)
+    .map(lambda b: (b"\x30" if b[0] % 2 else b"\x36") + b[1:])
+    .map(bytes.hex)
+    | st.text(max_size=12)
+)
+def test_the_decode_cache_answers_as_the_decoder_does(raw: str) -> None:
+    # decode_epc remembers answers per string; the answer must be the uncached one,
+    # the first time (a miss) and the second (a hit), rejections included.
+    def answer(decode: Callable[[str], EpcInfo]) -> object:
+        try:
+            return decode(raw)
+        except EpcError as exc:
+            return str(exc)
+
+    expected = answer(decode_epc.__wrapped__)
+    assert answer(decode_epc) == expected
+    assert answer(decode_epc) == expected
+
+
+def test_the_decode_cache_is_bounded() -> None:
+    assert decode_epc.cache_info().maxsize == DECODE_CACHE_SIZE
