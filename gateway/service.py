@@ -49,6 +49,7 @@ from prometheus_client import Counter, Gauge
 
 from gateway.adapters import AdapterError, parse
 from gateway.pipeline import Pipeline, SaltSource
+from gateway.pipeline.identity import redact_input
 from gateway.reads import AdapterOutput, BleRead, DeviceEvent, RfidRead
 from gateway.routing import Router
 from gateway.settings import GatewaySettings
@@ -363,14 +364,18 @@ class GatewayService:
 
     def _dead_letter(self, item: _Inbound, reason: str, code: str) -> mqtt.MQTTMessageInfo:
         DEADLETTERS.labels(code).inc()
+        # A BLE report names a phone: no MAC or fingerprint leaves the gateway (docs/privacy.md).
+        route = self.router.route(item.topic)
+        scanner = route is not None and route.format == "espresense"
+        topic, payload = redact_input(item.topic, item.payload, scanner=scanner)
         log.warning(
             "input dead-lettered",
-            extra={"store": self.store, "topic": item.topic, "reason": reason},
+            extra={"store": self.store, "topic": topic, "reason": reason},
         )
         body = {
             "reason": reason,
-            "topic": item.topic,
-            "payload_b64": base64.b64encode(item.payload).decode(),
+            "topic": topic,
+            "payload_b64": base64.b64encode(payload).decode(),
             "received_at": item.received_at.isoformat(),
             "gateway": self.settings.gateway_id,
         }

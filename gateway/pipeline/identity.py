@@ -8,12 +8,17 @@
   this process's memory and is replaced every ``period_s`` (daily), so the hash
   links reports within a day and nothing across days or across a restart
   (QUALITY.md, Privacy; CNIL guidance on in-store tracking).
+
+A rejected input leaves the gateway as a dead letter (and a log line): what it
+carries goes through :func:`redact_input` first, so a garbled ESPresense report
+does not carry the phone's MAC, fingerprint or name past the gateway either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -21,7 +26,7 @@ from typing import Literal
 from gateway.reads import BleRead
 from vitrine.contracts.ids import DeviceToken
 
-__all__ = ["DeviceIdentity", "Identity", "SaltSource"]
+__all__ = ["DeviceIdentity", "Identity", "SaltSource", "redact_input"]
 
 #: ``salt_source(period_number) -> salt``. The service passes a function that
 #: ignores its argument and returns ``secrets.token_bytes(32)``; tests pass a
@@ -31,6 +36,30 @@ SaltSource = Callable[[int], bytes]
 #: 16 hex digits (64 bits): collisions among a store's daily devices are
 #: negligible (birthday bound ~4e9) and the value is useless without the salt.
 _ANON_HEX = 16
+
+
+#: A MAC address, bare or with ``:``/``-`` separators (a 24-digit EPC never matches:
+#: no word boundary after its 12th digit).
+_MAC = re.compile(rb"(?i)\b[0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5}\b")
+#: ESPresense report fields naming the device or its owner (WIRE-FORMATS.md §5:
+#: ``id`` is the fingerprint — MAC, ``irk:``, ``apple:``, ``phone:`` —, ``mac``,
+#: v4's ``irk`` and the advertised ``name``, e.g. "Camille's iPhone").
+_DEVICE_FIELDS = re.compile(rb'"(id|mac|irk|name)"(\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def redact_input(topic: str, payload: bytes, *, scanner: bool) -> tuple[str, bytes]:
+    """What of a rejected input may leave the gateway: MACs out, and for a BLE
+    ``scanner``'s input the device level of ``<prefix>/devices/<device-id>/<room>``
+    and the report's device fields too. The rest stays byte for byte, so the
+    reason for the rejection can still be seen in the dead letter."""
+    levels = topic.split("/")
+    if scanner and len(levels) >= 3 and levels[-3] == "devices":
+        levels[-2] = "<device>"
+    text = _MAC.sub(b"<mac>", "/".join(levels).encode()).decode()
+    payload = _MAC.sub(b"<mac>", payload)
+    if scanner:
+        payload = _DEVICE_FIELDS.sub(rb'"\1"\2"<device>"', payload)
+    return text, payload
 
 
 @dataclass(frozen=True, slots=True)
