@@ -232,7 +232,17 @@ def _register_gateway_group(app: typer.Typer) -> None:
 
     @gateway_app.command("run")
     def run_command(
-        layout: Annotated[Path, typer.Option("--layout", help="Store layout file (YAML or JSON).")],
+        layout: Annotated[
+            Path | None, typer.Option("--layout", help="Store layout file (YAML or JSON).")
+        ] = None,
+        layout_url: Annotated[
+            str | None,
+            typer.Option(
+                "--layout-url",
+                help="Or the server's /v1/stores/{store}/layout URL "
+                "(token: VITRINE_GATEWAY_SERVER_TOKEN).",
+            ),
+        ] = None,
         gateway_id: Annotated[
             str | None, typer.Option("--gateway-id", help="This gateway's id (default gw1).")
         ] = None,
@@ -241,11 +251,18 @@ def _register_gateway_group(app: typer.Typer) -> None:
             typer.Option("--state-dir", help="Directory of the pipeline state file."),
         ] = None,
     ) -> None:
-        """Subscribe to the layout's vendor topics and publish store facts until SIGTERM."""
+        """Subscribe to the layout's vendor topics and publish store facts until SIGTERM.
+
+        The layout is a file (--layout) or the server's copy (--layout-url), exactly one.
+        """
         from gateway.service import main
         from gateway.settings import GatewaySettings
 
-        overrides: dict[str, Any] = {"layout": layout}
+        overrides: dict[str, Any] = {}
+        if layout is not None:
+            overrides["layout"] = layout
+        if layout_url is not None:
+            overrides["layout_url"] = layout_url
         if gateway_id is not None:
             overrides["gateway_id"] = gateway_id
         if state_dir is not None:

@@ -42,6 +42,11 @@ class DeviceHealth:
     lost_reads: int = 0
     errors: int = 0
     last_error: str | None = None
+    #: From the device's own (or its bridge's) status line: True "online" /
+    #: "connected", False "offline" / "disconnected" / "connection lost" (the MQTT
+    #: last wills of ESPresense and Impinj, the LLRP bridge's status); None
+    #: until one arrives — a reader that never says is judged by ``last_seen``.
+    connected: bool | None = None
 
     def rate(self, t: float) -> float:
         horizon = int(t) - RATE_WINDOW_S
@@ -60,8 +65,23 @@ class DeviceHealth:
             "lost_reads": self.lost_reads,
             "errors": self.errors,
             "last_error": self.last_error,
+            "connected": self.connected,
             "at": _iso(t),
         }
+
+
+#: Status words, lower-cased, that say whether the device is connected. Anything
+#: else (a firmware version, "rebooting") leaves ``connected`` as it was.
+_CONNECTED = {"online": True, "connected": True, "offline": False, "disconnected": False,
+              "connection lost": False}  # fmt: skip
+
+
+def _connection_said(detail: dict[str, object]) -> bool | None:
+    for key in ("status", "message"):
+        text = detail.get(key)
+        if isinstance(text, str) and text.strip().lower() in _CONNECTED:
+            return _CONNECTED[text.strip().lower()]
+    return None
 
 
 class HealthBook:
@@ -111,6 +131,10 @@ class HealthBook:
                 health.errors += 1
                 message = event.detail.get("message") or event.detail.get("reason")
                 health.last_error = str(message)[:200] if message is not None else "error"
+            case "status":
+                said = _connection_said(event.detail)
+                if said is not None:
+                    health.connected = said
             case _:
                 pass
 

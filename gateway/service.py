@@ -6,27 +6,42 @@ faces MQTT, one place wires them)::
     paho network thread                    worker (the caller of run())
     on_message ─ stamp receive time ─► queue ─► route ─► adapters.parse ─► Pipeline
        (bounded; when full the network        │                                  │
-        thread waits: TCP backpressure)       │       facts QoS 1 ◄──────────────┘
-                                              └─► unacked inputs, in order ─► ack each
-                                                  once all its facts are PUBACKed
+        thread waits: TCP backpressure)       │      facts held ◄────────────────┘
+                                              ▼            │
+                              inputs since the checkpoint  │
+                                              └─► checkpoint: state + outbox written
+                                                  (fsync, rename) ─► publish the held
+                                                  facts QoS 1 ─► ack those inputs
 
-Delivery (QUALITY.md fact 1): paho runs with ``manual_ack=True``; an input is
-acknowledged only after every fact and dead letter it produced has been
-PUBACKed by the broker, so a gateway killed mid-stream loses nothing: the broker
-redelivers the unacknowledged inputs to the persistent session, and the
-facts' deterministic ``event_id`` makes the replays harmless. The MQTT 5
-intake queue bounds memory: when it is full the network thread waits, which is
-safe because the worker never waits on the network thread (it publishes, moves
-on, and acknowledges inputs in order as their PUBACKs arrive). The broker's
+Delivery (QUALITY.md fact 1, "no data lost"): paho runs with
+``manual_ack=True``. Every ``checkpoint_interval_s`` (or ``checkpoint_inputs``
+inputs) the worker writes a checkpoint: the pipeline state *after* the inputs
+handled since the last one, plus the outbox (the facts and dead letters those
+inputs and timers produced, and older ones not yet PUBACKed). Only then are the
+held facts published and the inputs acknowledged, in order. So after a
+``kill -9``:
+
+- an input not acknowledged either is not covered by the checkpoint (none of
+  its facts was published; the restarted gateway handles it afresh, whatever
+  its new receive time) or is covered and its acknowledgement was lost (the
+  checkpoint lists its digest; the redelivered copy, flagged DUP, is
+  acknowledged and not fed twice);
+- every fact published is in the checkpoint or already PUBACKed; the restart
+  republishes the outbox byte for byte, same ``event_id``, so the ingest drops
+  any copy.
+
+The intake queue bounds memory: when it is full the network thread waits, which
+is safe because the worker never waits on the network thread. The broker's
 receive maximum cannot be the bound: Mosquitto 2.0.11 sends a whole new window
-after each PUBACK. Subscriptions are renewed on every CONNACK
-(fact 4). One bad message never stops the loop: it goes to
-``deadletter/gateway`` with its reason and original bytes.
+after each PUBACK. Subscriptions are renewed on every CONNACK (fact 4). One bad
+message never stops the loop: it goes to ``deadletter/gateway`` with its reason
+and original bytes.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 import queue
@@ -35,12 +50,13 @@ import secrets
 import tempfile
 import threading
 import time
+from collections import Counter as Multiset
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -48,7 +64,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from prometheus_client import Counter, Gauge
 
 from gateway.adapters import AdapterError, parse
-from gateway.pipeline import Pipeline, SaltSource
+from gateway.pipeline import Pipeline, SaltSource, fold_facts
 from gateway.pipeline.identity import redact_input
 from gateway.reads import AdapterOutput, BleRead, DeviceEvent, RfidRead
 from gateway.routing import Router
@@ -73,7 +89,16 @@ INTAKE_WAITS = Counter(
 )
 QUEUE_DEPTH = Gauge("vitrine_gateway_queue_depth", "Messages waiting for the worker")
 UNACKED = Gauge(
-    "vitrine_gateway_unacked_inputs", "Inputs handled whose facts await the broker's PUBACK"
+    "vitrine_gateway_unacked_inputs", "Inputs handled and not yet covered by a checkpoint"
+)
+OUTBOX = Gauge("vitrine_gateway_outbox", "Facts and dead letters not yet PUBACKed by the broker")
+CHECKPOINTS = Counter("vitrine_gateway_checkpoints_total", "State checkpoints written")
+CHECKPOINT_SECONDS = Counter(
+    "vitrine_gateway_checkpoint_seconds_total", "Time spent writing checkpoints (encode + fsync)"
+)
+REDELIVERED = Counter(
+    "vitrine_gateway_redelivered_skipped_total",
+    "Redelivered inputs a checkpoint already covered: acknowledged, not fed again",
 )
 
 #: Timers (departures, dwells, devices that left) run once a second: the
@@ -84,6 +109,11 @@ TICK_S = 1.0
 DRAIN_TIMEOUT_S = 10.0
 #: MQTT keep-alive: a dead gateway's last will fires within 1.5x this.
 KEEPALIVE_S = 15
+#: A checkpoint lists the digests of the inputs the last this-many checkpoints
+#: covered: their acknowledgements may still be in paho's buffer at a kill -9
+#: (a socket closed with unread data is reset, its send buffer dropped). Two
+#: covers the acks of the previous checkpoint, sent just before this one.
+REDELIVERY_CHECKPOINTS = 2
 
 _MAC = re.compile(r"(?i)\b[0-9a-f]{2}(?:[:-]?[0-9a-f]{2}){5}\b")
 
@@ -109,18 +139,26 @@ class _Inbound:
     mid: int
     qos: int
     received_at: datetime
+    #: MQTT DUP flag: the broker sent this PUBLISH before (a redelivery).
+    dup: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Unacked:
-    """An input handled, to acknowledge once every message it produced is PUBACKed."""
+@dataclass(slots=True)
+class _Out:
+    """A fact or dead letter: held until a checkpoint holds it, then published."""
 
-    mid: int
-    qos: int
-    infos: tuple[mqtt.MQTTMessageInfo, ...]
+    topic: str
+    payload: bytes
+    #: None until published (or after paho refused it: published again).
+    info: mqtt.MQTTMessageInfo | None = None
 
 
-def _delivery(infos: tuple[mqtt.MQTTMessageInfo, ...]) -> bool | None:
+def input_digest(topic: str, payload: bytes) -> str:
+    """Identity of an input for recognising its redelivered copy (topic + payload)."""
+    return hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=12).hexdigest()
+
+
+def _delivery(infos: Iterable[mqtt.MQTTMessageInfo]) -> bool | None:
     """True when all are PUBACKed, None while any is pending, False if paho refused one."""
     for info in infos:
         try:
@@ -156,13 +194,31 @@ class GatewayService:
         self.state_topic = gateway_state_topic(self.pipeline.store, settings.gateway_id)
         self.deadletter = deadletter_topic(self.pipeline.store, "gateway")
         self.state_file = Path(settings.state_dir) / f"gateway-{settings.gateway_id}.json"
+        self.journal_file = self.state_file.with_suffix(".journal")
+        #: The snapshot's generation; journal records of another one are stale.
+        self._generation = 0
+        self._journal: BinaryIO | None = None  # opened by save_state()
         self.connected = threading.Event()
         self._accepting = True
         self._published = threading.Condition()
         self._queue: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.intake_queue)
-        #: Handled inputs in arrival order; acknowledged from the head (MQTT 5
-        #: §4.6: PUBACKs in the order the PUBLISHes were received).
-        self._unacked: deque[_Unacked] = deque()
+        #: Inputs handled since the last checkpoint, in arrival order; acknowledged
+        #: once the next checkpoint is written (MQTT 5 §4.6: PUBACKs in the order
+        #: the PUBLISHes were received).
+        self._pending: list[_Inbound] = []
+        #: When the first input or fact not covered by a checkpoint came (monotonic).
+        self._dirty_since: float | None = None
+        #: Facts and dead letters produced since the last checkpoint: not published yet.
+        self._held: list[_Out] = []
+        #: In the journal or snapshot, not known to be PUBACKed (published, or to
+        #: publish again); pruned and carried into each new snapshot.
+        self._outbox: list[_Out] = []
+        #: Digests of the inputs the last checkpoints covered (newest last).
+        self._covered: deque[list[str]] = deque(maxlen=REDELIVERY_CHECKPOINTS)
+        #: Some outbox entry has no live publish (restored, or refused by paho).
+        self._unsent = False
+        #: Restored from the state file: covered inputs whose DUP copy to skip.
+        self._skip: Multiset[str] = Multiset()
         target = parse_mqtt_url(settings.mqtt_url)
         self.client, self._connect_props = make_client(
             f"vitrine-gateway-{self.store}-{settings.gateway_id}",
@@ -211,7 +267,9 @@ class GatewayService:
         log.warning("disconnected", extra={"store": self.store, "reason": str(reason_code)})
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        item = _Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._clock())
+        item = _Inbound(
+            msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._clock(), bool(msg.dup)
+        )
         waited = False
         while self._accepting:  # when stopping, leave it unacknowledged: it comes back
             try:
@@ -233,6 +291,8 @@ class GatewayService:
     def run(self, stop: threading.Event) -> None:
         """Serve until ``stop`` is set, then drain, save state and go offline."""
         self._restore()
+        # A new generation at once: the restored journal is folded in, never replayed twice.
+        self.save_state()
         self.client.connect_async(
             self._target.host,
             self._target.port,
@@ -243,30 +303,37 @@ class GatewayService:
         self.client.loop_start()
         try:
             now = time.monotonic()
-            next_tick, next_health, next_state = (
-                now + TICK_S,
-                now,
-                now + self.settings.state_interval_s,
-            )
+            next_tick, next_health = now + TICK_S, now
+            next_state = now + self.settings.state_interval_s
+            interval = self.settings.checkpoint_interval_s
             while not stop.is_set():
                 try:
-                    # Short while acknowledgements are owed, so they go out promptly.
-                    item = self._queue.get(timeout=0.02 if self._unacked else 0.2)
+                    # Short while a checkpoint is owed, so it is written on time.
+                    item = self._queue.get(timeout=0.02 if self._dirty_since else 0.2)
                 except queue.Empty:
                     pass
                 else:
                     self._handle(item)
-                self._ack_ready()
                 QUEUE_DEPTH.set(self._queue.qsize())
                 now = time.monotonic()
                 if now >= next_tick:
                     next_tick = now + TICK_S
                     self._tick()
+                if self._dirty_since is not None and (
+                    now - self._dirty_since >= interval
+                    or len(self._pending) >= self.settings.checkpoint_inputs
+                ):
+                    self._checkpoint()
+                elif self._unsent and self.connected.is_set():
+                    self._republish()
                 if now >= next_health and self.connected.is_set():
                     next_health = now + self.settings.health_interval_s
                     self._publish_health()
                 if now >= next_state:
                     next_state = now + self.settings.state_interval_s
+                    if self._dirty_since is not None:
+                        self._checkpoint()
+                    self._prune_outbox()
                     self.save_state()
         finally:
             self._shutdown()
@@ -280,17 +347,24 @@ class GatewayService:
             except queue.Empty:
                 break
             self._handle(item)
-        while self._unacked and time.monotonic() < deadline:
-            self._ack_ready()
+        if self._dirty_since is not None:
+            self._checkpoint()
+        while self._outbox and self.connected.is_set() and time.monotonic() < deadline:
+            if self._unsent:
+                self._republish()
             with self._published:
                 self._published.wait(0.05)
-        if self._unacked:
-            # Not acknowledged: the broker redelivers them to our next session.
+            self._prune_outbox()
+        if self._outbox:
+            # Kept in the state file: the next start publishes them again.
             log.warning(
-                "stopping with unacknowledged inputs",
-                extra={"store": self.store, "count": len(self._unacked)},
+                "stopping with facts not yet PUBACKed",
+                extra={"store": self.store, "count": len(self._outbox)},
             )
         self.save_state()
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         if self.connected.is_set():
             info = self.client.publish(self.state_topic, b"offline", qos=1, retain=True)
             self._wait([info], deadline=time.monotonic() + 5)
@@ -300,6 +374,19 @@ class GatewayService:
 
     def _handle(self, item: _Inbound) -> None:
         MESSAGES.inc()
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
+        self._pending.append(item)
+        if self._skip:
+            if not item.dup:  # the broker has finished resending: nothing more to skip
+                self._skip.clear()
+            else:
+                digest = input_digest(item.topic, item.payload)
+                if self._skip[digest] > 0:
+                    # Its effect is in the restored state, its facts in the outbox.
+                    self._skip[digest] -= 1
+                    REDELIVERED.inc()
+                    return
         route = self.router.route(item.topic)
         reason: str | None = None
         code = "rejected"
@@ -325,44 +412,85 @@ class GatewayService:
             kinds[kind] = kinds.get(kind, 0) + 1
         for kind, n in kinds.items():
             READS.labels(kind).inc(n)
-        infos = self._publish_facts(facts)
+        self._hold_facts(facts)
         if reason is not None:
-            infos.append(self._dead_letter(item, scrub(reason), code))
-        if item.qos > 0:
-            self._unacked.append(_Unacked(item.mid, item.qos, tuple(infos)))
-
-    def _ack_ready(self) -> None:
-        """Acknowledge, in order, every input whose facts the broker has PUBACKed."""
-        while self._unacked:
-            head = self._unacked[0]
-            delivered = _delivery(head.infos)
-            if delivered is None:
-                break
-            self._unacked.popleft()
-            if delivered:
-                self.client.ack(head.mid, head.qos)
-            else:
-                log.warning(
-                    "facts not queued; input left for redelivery", extra={"store": self.store}
-                )
-        UNACKED.set(len(self._unacked))
+            self._dead_letter(item, scrub(reason), code)
+        UNACKED.set(len(self._pending))
 
     def _tick(self) -> None:
-        # Timer facts answer no input: paho's session retries them until PUBACKed.
-        self._publish_facts(self.pipeline.tick(self._clock()))
+        # Timer facts answer no input: held like the others, in the outbox until PUBACKed.
+        facts = self.pipeline.tick(self._clock())
+        if facts:
+            if self._dirty_since is None:
+                self._dirty_since = time.monotonic()
+            self._hold_facts(facts)
 
-    def _publish_facts(self, facts: list[Fact]) -> list[mqtt.MQTTMessageInfo]:
-        infos = []
+    def _hold_facts(self, facts: list[Fact]) -> None:
         for fact in facts:
-            infos.append(
-                self.client.publish(
-                    fact_topic(self.pipeline.store, fact.kind), dump_fact(fact), qos=1
-                )
-            )
+            self._held.append(_Out(fact_topic(self.pipeline.store, fact.kind), dump_fact(fact)))
             FACTS.labels(fact.kind).inc()
-        return infos
 
-    def _dead_letter(self, item: _Inbound, reason: str, code: str) -> mqtt.MQTTMessageInfo:
+    # ------------------------------------------------------------- checkpoint
+    def _checkpoint(self) -> None:
+        """Journal what covers the pending inputs, then publish and acknowledge.
+
+        Order matters: the journal record first, fsynced (a crash before leaves
+        the inputs unacknowledged and their facts unpublished: both come back
+        as if never handled), then the held facts (a crash now: the restart
+        publishes the journal's facts again, same bytes and ids), then the
+        acknowledgements (a crash now: the covered inputs come back flagged DUP
+        and are skipped).
+        """
+        started = time.perf_counter()
+        covered = [input_digest(i.topic, i.payload) for i in self._pending]
+        record = {
+            "generation": self._generation,
+            "sequences": self.pipeline.sequences(),
+            "facts": [[out.topic, out.payload.decode()] for out in self._held],
+            "covered": covered,
+        }
+        assert self._journal is not None, "run() saves the state before any checkpoint"
+        self._journal.write(orjson.dumps(record) + b"\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+        self._covered.append(covered)
+        self._outbox.extend(self._held)
+        self._unsent = self._unsent or bool(self._held)
+        self._held = []
+        CHECKPOINTS.inc()
+        CHECKPOINT_SECONDS.inc(time.perf_counter() - started)
+        if self.connected.is_set():
+            self._republish()
+        for item in self._pending:
+            if item.qos > 0:
+                self.client.ack(item.mid, item.qos)
+        self._pending = []
+        self._dirty_since = None
+        UNACKED.set(0)
+
+    def _prune_outbox(self) -> None:
+        """Forget what the broker has PUBACKed; mark what paho refused for another try."""
+        keep: list[_Out] = []
+        for out in self._outbox:
+            if out.info is not None:
+                delivered = _delivery((out.info,))
+                if delivered:
+                    continue
+                if delivered is False:
+                    out.info = None
+                    self._unsent = True
+            keep.append(out)
+        self._outbox = keep
+        OUTBOX.set(len(keep) + len(self._held))
+
+    def _republish(self) -> None:
+        """Publish, in order, every outbox entry not published yet (or refused by paho)."""
+        for out in self._outbox:
+            if out.info is None:
+                out.info = self.client.publish(out.topic, out.payload, qos=1)
+        self._unsent = False
+
+    def _dead_letter(self, item: _Inbound, reason: str, code: str) -> None:
         DEADLETTERS.labels(code).inc()
         # A BLE report names a phone: no MAC or fingerprint leaves the gateway (docs/privacy.md).
         route = self.router.route(item.topic)
@@ -379,7 +507,7 @@ class GatewayService:
             "received_at": item.received_at.isoformat(),
             "gateway": self.settings.gateway_id,
         }
-        return self.client.publish(self.deadletter, orjson.dumps(body), qos=1)
+        self._held.append(_Out(self.deadletter, orjson.dumps(body)))
 
     def _wait(self, infos: list[mqtt.MQTTMessageInfo], deadline: float) -> bool:
         """Block until the broker has PUBACKed every message, or ``deadline`` passes.
@@ -410,10 +538,29 @@ class GatewayService:
 
     # ------------------------------------------------------------------ state
     def save_state(self) -> None:
-        """Write the pipeline snapshot atomically (temp file, fsync, rename)."""
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        data = orjson.dumps(self.pipeline.snapshot())
-        fd, tmp = tempfile.mkstemp(prefix=".gateway-", dir=self.state_file.parent)
+        """Write a full snapshot atomically (temp file, fsync, rename), restart the journal.
+
+        The pipeline snapshot, the outbox (topic and bytes of every fact or dead
+        letter not known to be PUBACKed) and the digests of the inputs the last
+        checkpoints covered, under a new generation: journal records of the
+        old one are ignored from now on, so a crash between the rename and the
+        truncation replays nothing twice. ``os.replace`` is atomic on POSIX (a
+        reader sees the old file or the new one); the directory is fsynced so
+        the rename itself survives a power cut.
+        """
+        if self._held or self._pending:
+            raise RuntimeError("save_state() with inputs or facts not yet journaled")
+        directory = self.state_file.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        self._generation += 1
+        state = self.pipeline.snapshot()
+        state["generation"] = self._generation
+        state["outbox"] = [[out.topic, out.payload.decode()] for out in self._outbox]
+        state["redelivered"] = [d for batch in self._covered for d in batch] + list(
+            self._skip.elements()
+        )
+        data = orjson.dumps(state)
+        fd, tmp = tempfile.mkstemp(prefix=".gateway-", dir=directory)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -423,8 +570,17 @@ class GatewayService:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        if self._journal is not None:
+            self._journal.close()
+        self._journal = self.journal_file.open("wb")  # truncated: the snapshot holds it all
 
     def _restore(self) -> None:
+        """Take back the last snapshot and fold in its journal's records, in order."""
         try:
             raw = self.state_file.read_bytes()
         except FileNotFoundError:
@@ -433,12 +589,51 @@ class GatewayService:
             data = orjson.loads(raw)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
+            generation = data.get("generation")
+            outbox = [(str(topic), str(body)) for topic, body in data.get("outbox", [])]
+            covered: list[list[str]] = [[str(d) for d in data.get("redelivered", [])]]
+            for record in self._journal_records(generation):
+                facts = [(str(topic), str(body)) for topic, body in record.get("facts", [])]
+                fold_facts(
+                    data, (orjson.loads(body) for topic, body in facts if "/facts/" in topic)
+                )
+                data.setdefault("sequences", {}).update(record.get("sequences", {}))
+                outbox.extend(facts)
+                covered.append([str(d) for d in record.get("covered", [])])
             self.pipeline.restore(data, self._clock())
-        except (ValueError, TypeError) as exc:
+            if isinstance(generation, int):
+                self._generation = generation
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.error(
                 "unreadable state file ignored",
                 extra={"path": str(self.state_file), "error": str(exc)},
             )
+            return
+        self._outbox = [_Out(topic, body.encode()) for topic, body in outbox]
+        self._unsent = bool(self._outbox)
+        self._skip = Multiset(d for batch in covered[-REDELIVERY_CHECKPOINTS:] for d in batch)
+        OUTBOX.set(len(self._outbox))
+        log.info(
+            "checkpoint restored",
+            extra={"store": self.store, "outbox": len(self._outbox), "covered": len(self._skip)},
+        )
+
+    def _journal_records(self, generation: object) -> list[dict[str, Any]]:
+        """The journal's complete records of ``generation`` (a torn last line is skipped:
+        it was never fsynced, so its inputs were not acknowledged nor its facts published)."""
+        try:
+            lines = self.journal_file.read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        records = []
+        for line in lines:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("generation") == generation:
+                records.append(record)
+        return records
 
 
 def _kind(out: AdapterOutput) -> str:
@@ -452,29 +647,69 @@ def _kind(out: AdapterOutput) -> str:
 
 
 def main(settings: GatewaySettings) -> int:
-    """``vitrine gateway run``: serve until SIGTERM/SIGINT; 0 on a clean stop, 2 on bad config."""
+    """``vitrine gateway run``: serve until SIGTERM/SIGINT; 0 on a clean stop, 2 on bad config.
+
+    The layout comes from ``settings.layout`` (a file, read once) or
+    ``settings.layout_url`` (the server, cached and refreshed:
+    :mod:`gateway.layout_source`); exactly one of them.
+    """
+    from gateway.layout_source import LayoutRefusedError, ServerLayout, redact
     from vitrine.runtime.layout_io import LayoutFileError, load_layout
     from vitrine.runtime.logs import configure_logging
     from vitrine.runtime.ops import OpsServer, Readiness, stop_event_on_signals
     from vitrine.runtime.settings import SettingsError
 
     configure_logging(settings.log_level, settings.log_format)
+    source: ServerLayout | None = None
+    service: GatewayService | None = None
     try:
         settings.validate_for_run()
-        if settings.layout is None:
-            raise LayoutFileError("no layout file: pass --layout or set VITRINE_LAYOUT")
-        layout = load_layout(settings.layout)
-        service = GatewayService(settings, layout)
+        if (settings.layout is None) == (settings.layout_url is None):
+            raise LayoutFileError(
+                "give the layout as a file (--layout / VITRINE_LAYOUT) or the server's URL "
+                "(--layout-url / VITRINE_LAYOUT_URL), exactly one"
+            )
+        if settings.layout is not None:
+            service = GatewayService(settings, load_layout(settings.layout))
+        else:
+            assert settings.layout_url is not None
+            token = settings.gateway_server_token
+            source = ServerLayout.for_gateway(
+                settings.layout_url,
+                None if token is None else token.get_secret_value(),
+                settings.state_dir,
+                settings.gateway_id,
+                settings.layout_refresh_s,
+            )
     except (LayoutFileError, SettingsError, IdError, ValueError) as exc:
         log.error("cannot start the gateway", extra={"error": scrub(str(exc))})
         return 2
     stop = stop_event_on_signals()
     readiness = Readiness()
-    readiness.add("mqtt", service.connected.is_set)
+    started: list[GatewayService] = [] if service is None else [service]
+    readiness.add("layout", lambda: bool(started))
+    readiness.add("mqtt", lambda: bool(started) and started[0].connected.is_set())
     ops = OpsServer(settings.ops_host, settings.ops_port, readiness)
     ops.start()
     try:
+        if source is not None:
+            try:
+                layout = source.first(stop)
+                if layout is None:  # stopped before any layout came
+                    return 0
+                service = GatewayService(settings, layout)
+            except (LayoutRefusedError, IdError, ValueError) as exc:
+                log.error(
+                    "cannot start the gateway",
+                    extra={"error": scrub(str(exc)), "url": redact(source.client.url)},
+                )
+                return 2
+            started.append(service)
+            source.start_refresher(stop, service.replace_layout)
+        assert service is not None
         service.run(stop)
     finally:
         ops.stop()
+        if source is not None:
+            source.close()
     return 0

@@ -73,7 +73,18 @@ ADAPTERS: Final[dict[str, ReaderAdapter]] = {
 }
 
 _LLRP_KEYS = frozenset(
-    {"EPC", "EPC-96", "AntennaID", "PeakRSSI", "TagReportData", "RO_ACCESS_REPORT"}
+    {
+        "EPC",
+        "EPC-96",
+        "AntennaID",
+        "PeakRSSI",
+        "TagReportData",
+        "RO_ACCESS_REPORT",
+        # what `vitrine readers llrp-bridge` publishes besides tag reports
+        "KEEPALIVE",
+        "READER_EVENT_NOTIFICATION",
+        "LlrpBridge",
+    }
 )
 _IMPINJ_EVENTS = frozenset(
     {

@@ -3,6 +3,7 @@
 from gateway.pipeline.core import SNAPSHOT_VERSION, Pipeline, PipelineStats, no_epc_info, sgtin_info
 from gateway.pipeline.identity import DeviceIdentity, Identity, SaltSource
 from gateway.pipeline.items import Placement
+from gateway.pipeline.journal import fold_facts
 from gateway.pipeline.rules import ItemRules, PipelineRules, ShopperRules
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Placement",
     "SaltSource",
     "ShopperRules",
+    "fold_facts",
     "no_epc_info",
     "sgtin_info",
 ]

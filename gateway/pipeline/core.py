@@ -253,6 +253,10 @@ class Pipeline:
         ]
 
     # --------------------------------------------------------------- snapshot
+    def sequences(self) -> dict[str, int]:
+        """Each reader's last sequence number (the cheap part of :meth:`snapshot`)."""
+        return dict(self._sequences)
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state: items in zones, present devices, reader sequences.
 

@@ -27,7 +27,7 @@ def _auth(role: Role, store: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _sorted(layout: StoreLayout) -> StoreLayout:
+def in_served_order(layout: StoreLayout) -> StoreLayout:
     """The order the route documents: ids (antennas by port)."""
     return layout.model_copy(
         update={
@@ -52,7 +52,7 @@ def test_the_simulators_store_round_trips_through_the_contract(session: Session)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     served = StoreLayout.model_validate(response.json())
-    assert served == _sorted(layout)
+    assert served == in_served_order(layout)
     assert served.readers and served.scanners and served.racks  # the test means something
 
 
@@ -68,7 +68,7 @@ def test_a_custom_espresense_prefix_and_management_topic_come_back(session: Sess
         response = client.get("/v1/stores/s-prefix/layout", headers=_auth("admin"))
     served = StoreLayout.model_validate(response.json())
     assert served.espresense_prefix == "espresense-s-prefix"
-    assert served == _sorted(layout)
+    assert served == in_served_order(layout)
 
 
 def test_only_admin_and_the_stores_own_gateway_may_read_it(session: Session) -> None:
