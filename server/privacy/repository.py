@@ -16,6 +16,7 @@ from server.models import (
     DeliveryStatus,
     ItemObservation,
     OutboxMessage,
+    PendingPickup,
     ProcessedEvent,
     ProductView,
     ProfileAlias,
@@ -90,14 +91,23 @@ def delete_profile_rows(session: Session, profile_id: str) -> dict[str, int]:
 
 
 def purge_before(session: Session, cutoff: datetime) -> dict[str, int]:
-    """Rows whose time is before ``cutoff``: journeys, published outbox, the idempotency ledger."""
+    """Rows whose time is before ``cutoff``: journeys (and what hangs off a visit: alerts,
+    offer deliveries, engine memory, by cascade), collected orders, published outbox,
+    the idempotency ledger."""
     statements = {
         "profile_interactions": sa.delete(ProfileInteraction).where(
             col(ProfileInteraction.occurred_at) < cutoff
         ),
         "product_views": sa.delete(ProductView).where(col(ProductView.viewed_at) < cutoff),
+        # Closed before the cutoff, or still open though begun before it: its exit
+        # was missed (a visit lasts at most the engine's max_visit, 12 h), and an
+        # open visit would otherwise keep the shopper's trace, and the alerts,
+        # offers and engine memory hanging off it, forever.
         "store_visits": sa.delete(StoreVisit).where(
-            col(StoreVisit.ended_at).is_not(None), col(StoreVisit.ended_at) < cutoff
+            sa.or_(
+                sa.and_(col(StoreVisit.ended_at).is_not(None), col(StoreVisit.ended_at) < cutoff),
+                sa.and_(col(StoreVisit.ended_at).is_(None), col(StoreVisit.started_at) < cutoff),
+            )
         ),
         "outbox": sa.delete(OutboxMessage).where(
             col(OutboxMessage.published_at).is_not(None), col(OutboxMessage.published_at) < cutoff
@@ -107,6 +117,10 @@ def purge_before(session: Session, cutoff: datetime) -> dict[str, int]:
         ),
         "item_observations": sa.delete(ItemObservation).where(
             col(ItemObservation.occurred_at) < cutoff
+        ),
+        # Click & collect orders collected before the cutoff; uncollected ones still wait.
+        "pending_pickups": sa.delete(PendingPickup).where(
+            col(PendingPickup.collected_at).is_not(None), col(PendingPickup.collected_at) < cutoff
         ),
         # Delivered or given up: pending ones are still owed.
         "webhook_deliveries": sa.delete(WebhookDelivery).where(
