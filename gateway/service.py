@@ -191,6 +191,9 @@ class GatewayService:
             app_beacon_uuid=settings.app_beacon_uuid,
         )
         self.router = Router(layout)
+        #: A layout handed over by :meth:`replace_layout`, applied by the worker.
+        self._next_layout: StoreLayout | None = None
+        self._layout_lock = threading.Lock()
         self.state_topic = gateway_state_topic(self.pipeline.store, settings.gateway_id)
         self.deadletter = deadletter_topic(self.pipeline.store, "gateway")
         self.state_file = Path(settings.state_dir) / f"gateway-{settings.gateway_id}.json"
@@ -233,6 +236,43 @@ class GatewayService:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
+
+    def replace_layout(self, layout: StoreLayout) -> None:
+        """Use ``layout`` from the next input on (thread-safe; the refresher calls it).
+
+        The worker applies it between two inputs (:meth:`_apply_layout`): routes,
+        antenna/scanner → zone maps and subscriptions change; the pipeline's
+        items, devices and timers stay. A layout for another store raises
+        ``ValueError``: the client id, topics and state file are the store's.
+        """
+        if layout.store.id != self.store:
+            raise ValueError(f"a layout for store {layout.store.id}, not {self.store}")
+        with self._layout_lock:
+            self._next_layout = layout
+
+    def _apply_layout(self) -> None:
+        with self._layout_lock:
+            layout, self._next_layout = self._next_layout, None
+        if layout is None:
+            return
+        before = set(self.router.subscriptions)
+        self.pipeline.replace_layout(layout)
+        self.router = Router(layout)  # _on_connect reads it: one attribute, swapped whole
+        self.layout = layout
+        after = self.router.subscriptions
+        added = [f for f in after if f not in before]
+        removed = sorted(before - set(after))
+        # Not connected: the next CONNACK subscribes the new set; a filter removed
+        # meanwhile stays in the broker session and its messages are dead-lettered
+        # as no_route.
+        if added:
+            self.client.subscribe([(f, SubscribeOptions(qos=1)) for f in added])
+        if removed:
+            self.client.unsubscribe(removed)
+        log.info(
+            "layout applied",
+            extra={"store": self.store, "subscribed": added, "unsubscribed": removed},
+        )
 
     # ------------------------------------------------------------ paho thread
     def _on_connect(
@@ -307,6 +347,7 @@ class GatewayService:
             next_state = now + self.settings.state_interval_s
             interval = self.settings.checkpoint_interval_s
             while not stop.is_set():
+                self._apply_layout()
                 try:
                     # Short while a checkpoint is owed, so it is written on time.
                     item = self._queue.get(timeout=0.02 if self._dirty_since else 0.2)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from vitrine.runtime.settings import CommonSettings
 
 __all__ = ["GatewaySettings"]
@@ -12,6 +14,16 @@ __all__ = ["GatewaySettings"]
 class GatewaySettings(CommonSettings):
     #: Store layout file (YAML or JSON): zones, readers and their vendor topics, scanners.
     layout: Path | None = None
+    #: … or the server's ``GET /v1/stores/{store}/layout`` URL: fetched at start,
+    #: cached in ``state_dir``, refreshed without a restart (docs/gateway.md, "Layout").
+    layout_url: str | None = None
+    #: Bearer token for ``layout_url``: ``vitrine auth token --role gateway --store <store>``
+    #: (``VITRINE_GATEWAY_SERVER_TOKEN``; never logged).
+    gateway_server_token: SecretStr | None = None
+    #: How often ``layout_url`` is polled (a conditional GET, 304 while unchanged).
+    #: A layout changes when someone re-maps an antenna: within 30 s is prompt
+    #: enough, and a few hundred gateways make a few cheap requests a second.
+    layout_refresh_s: float = 30.0
     #: This gateway's id: its MQTT client id, state topic and state file derive from it.
     gateway_id: str = "gw1"
     #: iBeacon proximity UUID the companion app advertises; devices with it pass
@@ -53,3 +65,6 @@ class GatewaySettings(CommonSettings):
     #: Broker session kept while the gateway is away, so nothing published
     #: during a restart is lost (MQTT 5 session expiry).
     session_expiry_s: int = 3600
+
+    def secrets_to_check(self) -> dict[str, SecretStr | str | None]:
+        return {"gateway_server_token": self.gateway_server_token} if self.layout_url else {}

@@ -90,13 +90,29 @@ class Pipeline:
         self._sequences: dict[str, int] = {}
         #: reader -> (time, count) of its last overflow, to drop a redelivered copy.
         self._overflows: dict[str, tuple[str, int | None]] = {}
+        self._place(layout)
+
+    def replace_layout(self, layout: StoreLayout) -> None:
+        """Map antennas, readers and scanners to zones from ``layout`` from now on.
+
+        Tracked items, devices, evidence and reader sequences are kept: an item
+        in a zone the new layout still has stays there; one in a dropped zone is
+        not read there again and departs on its timer. The store cannot change
+        (facts, topics and the state file are keyed by it).
+        """
+        if layout.store.id != self.store:
+            raise ValueError(f"a layout for store {layout.store.id}, not {self.store}")
+        self._place(layout)
+
+    def _place(self, layout: StoreLayout) -> None:
+        """Build the placement maps; each is swapped whole (a read sees one layout)."""
         zones = {z.id: z for z in layout.zones}
-        self._zones = {z.id: Placement(z.id, z.type, None) for z in layout.zones}
-        self._antennas: dict[tuple[str, int], Placement] = {}
-        self._reader_zone: dict[str, Placement | None] = {}
+        placements = {z.id: Placement(z.id, z.type, None) for z in layout.zones}
+        antennas: dict[tuple[str, int], Placement] = {}
+        reader_zone: dict[str, Placement | None] = {}
         for reader in layout.readers:
             for ant in reader.antennas:
-                self._antennas[(reader.id, ant.port)] = Placement(
+                antennas[(reader.id, ant.port)] = Placement(
                     ant.zone, zones[ant.zone].type, ant.rack
                 )
             # Without an antenna number (Zebra SIMPLE/CUSTOM modes) a read can
@@ -106,17 +122,19 @@ class Pipeline:
             if len(zones_covered) == 1:
                 zone = next(iter(zones_covered))
                 rack = next(iter(covered))[1] if len(covered) == 1 else None
-                self._reader_zone[reader.id] = Placement(zone, zones[zone].type, rack)
+                reader_zone[reader.id] = Placement(zone, zones[zone].type, rack)
             else:
-                self._reader_zone[reader.id] = None
+                reader_zone[reader.id] = None
         #: ESPresense room (or scanner id) -> (scanner id, placement).
-        self._scanners: dict[str, tuple[str, Placement]] = {}
+        scanners: dict[str, tuple[str, Placement]] = {}
         for scanner in layout.scanners:
             placement = Placement(scanner.zone, zones[scanner.zone].type, None)
-            self._scanners[scanner.id] = (scanner.id, placement)
+            scanners[scanner.id] = (scanner.id, placement)
         for scanner in layout.scanners:
             placement = Placement(scanner.zone, zones[scanner.zone].type, None)
-            self._scanners[scanner.room] = (scanner.id, placement)
+            scanners[scanner.room] = (scanner.id, placement)
+        self._zones, self._antennas = placements, antennas
+        self._reader_zone, self._scanners = reader_zone, scanners
 
     # ------------------------------------------------------------------ input
     def _clock(self, at: datetime | float) -> float:
