@@ -23,7 +23,7 @@ import orjson
 
 from bench.accuracy import run_accuracy
 from bench.drain import broker_relay, drain_gateway, drain_relay, queued_messages
-from bench.e2e import gateway_leg, relay_leg
+from bench.e2e import E2eSizes, render_e2e, render_scale, run_e2e_and_scale
 from bench.stats import ratio
 from vitrine.runtime.broker import start_local_broker
 
@@ -46,10 +46,31 @@ class Sizes:
     accuracy_scenarios: tuple[str, ...]
     accuracy_seconds: float | None
     e2e_seconds: float
+    #: Store counts of the e2e runs (``store1`` always; 5 and 20 outside ``--quick``).
+    e2e_stores: tuple[int, ...] = (1,)
+    #: ``store1_postgres`` when ``VITRINE_TEST_POSTGRES_URL`` is set.
+    e2e_postgres: bool = True
+    #: Stores per ramp step (``scale``); empty: memory figures only.
+    scale_ramp: tuple[int, ...] = ()
+    #: Extra idle sockets opened to measure memory per WebSocket.
+    idle_sockets: int = 500
+    phones_per_store: int = 100
+    e2e_warmup: bool = True
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(50_000, 20_000, 4_000, 50, 1, ("busy-saturday",), None, 15.0)
+
+    def e2e(self) -> E2eSizes:
+        return E2eSizes(
+            self.e2e_seconds,
+            self.e2e_stores,
+            self.e2e_postgres,
+            self.scale_ramp,
+            self.idle_sockets,
+            self.phones_per_store,
+            self.e2e_warmup,
+        )
 
     @classmethod
     def full(cls) -> Sizes:
@@ -62,12 +83,28 @@ class Sizes:
             ("busy-saturday", "dead-antenna", "stockroom-size"),
             None,
             60.0,
+            e2e_stores=(1, 5, 20),
+            scale_ramp=(1, 2, 5, 10, 20, 40),
+            idle_sockets=2_000,
         )
 
     @classmethod
     def tiny(cls) -> Sizes:
         """For the smoke test: seconds, not minutes."""
-        return cls(500, 300, 40, 50, 1, ("viewed-online",), 60.0, 2.0)
+        return cls(
+            500,
+            300,
+            40,
+            50,
+            1,
+            ("viewed-online",),
+            60.0,
+            5.0,
+            e2e_postgres=False,
+            idle_sockets=20,
+            phones_per_store=10,
+            e2e_warmup=False,
+        )
 
 
 def _median(values: Sequence[float]) -> float:
@@ -109,23 +146,23 @@ def run_bench(
     }
     with tempfile.TemporaryDirectory(prefix="vitrine-bench-") as tmp:
         work = Path(tmp)
-        if {"floor", "ingest", "e2e"} & set(sections):
+        if {"floor", "ingest", "e2e", "scale"} & set(sections):
             with start_local_broker(work / "broker") as broker:
                 if "floor" in sections or "ingest" in sections:
                     results["floor"] = _floor(broker.url, work, sizes, progress)
                 if "ingest" in sections:
                     results["ingest"] = _ingest(broker.url, work, sizes, results["floor"], progress)
-                if "e2e" in sections:
-                    results["e2e"] = _e2e(broker.url, work, sizes, progress)
-        if "scale" in sections:
-            results["scale"] = {
-                "status": "not measured",
-                "reason": (
-                    "stores/phones ramp until p99 > 100 ms needs the full e2e chain "
-                    "(see e2e.reason); the gateway's RSS at one store's load is in "
-                    "e2e.store1.gateway_rss_mb"
-                ),
-            }
+                if {"e2e", "scale"} & set(sections):
+                    results.update(
+                        run_e2e_and_scale(
+                            broker.url,
+                            broker.process.pid,
+                            work / "e2e",
+                            sizes.e2e(),
+                            sections,
+                            progress,
+                        )
+                    )
         if "accuracy" in sections:
             results["accuracy"] = _accuracy(sizes, progress)
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
@@ -195,41 +232,6 @@ def _ingest(
     }
 
 
-def _e2e(url: str, work: Path, sizes: Sizes, progress: Callable[[str], None]) -> dict[str, Any]:
-    progress(f"e2e: bare relay at one store's load ({sizes.e2e_seconds:.0f} s)")
-    floor = relay_leg(url, work / "e2e-relay", sizes.e2e_seconds)
-    progress(f"e2e: gateway at one store's load ({sizes.e2e_seconds:.0f} s)")
-    gw, rss = gateway_leg(url, work / "e2e-gateway", sizes.e2e_seconds)
-    empty = {"p50_ms": None, "p99_ms": None, "max_ms": None, "floor_p99_ms": None}
-    return {
-        "status": "partial",
-        "leg": "reader message → Mosquitto → gateway → fact on the bus",
-        "reason": (
-            "measured: the gateway leg at one store's load, beside the bare relay at the "
-            "same load. Not measured: fact → server ingest → outbox → mobile_api → "
-            "WebSocket (the processes exist; the harness that signs phones in — install, "
-            "identity assertion, consents, WebSocket auth — and plays their BLE tokens was "
-            "not built in this round), and the 5- and 20-store loads"
-        ),
-        "store1": {
-            "load": "10 readers × 200 reads/s (QoS 1) + 100 phones × 2 scanners × 1 report/s",
-            "p50_ms": gw.p50_ms,
-            "p99_ms": gw.p99_ms,
-            "max_ms": gw.max_ms,
-            "probes_sent": gw.sent,
-            "probes_received": gw.received,
-            "floor_p50_ms": floor.p50_ms,
-            "floor_p99_ms": floor.p99_ms,
-            "floor_max_ms": floor.max_ms,
-            "floor_probes_received": floor.received,
-            "p99_ratio_to_floor": ratio(gw.p99_ms, floor.p99_ms),
-            "gateway_rss_mb": rss,
-        },
-        "store5": empty,
-        "store20": empty,
-    }
-
-
 def _accuracy(sizes: Sizes, progress: Callable[[str], None]) -> dict[str, Any]:
     runs = []
     for name in sizes.accuracy_scenarios:
@@ -269,11 +271,14 @@ def _aims(r: dict[str, Any]) -> list[dict[str, Any]]:
     if "e2e" in r:
         q = r["e2e"]["store1"].get("p99_ratio_to_floor")
         aim(
-            "store-load p99 / relay p99 (gateway leg only)",
+            "store-load p99 / relay p99 (device message → phone)",
             q,
             "<= 2",
             None if q is None else q <= 2,
         )
+    if r.get("scale", {}).get("ramp"):
+        most = r["scale"]["max_stores_passing"]
+        aim("stores with p99 <= 100 ms and nothing lost", most, "20 (ramp)", (most or 0) >= 20)
     acc = r.get("accuracy")
     if acc:
         base = acc["baselines"]
@@ -339,25 +344,9 @@ def render_markdown(r: dict[str, Any]) -> str:
             "",
         ]
     if "e2e" in r:
-        e = r["e2e"]["store1"]
-        lines += [
-            f"## e2e — {r['e2e']['leg']}",
-            "",
-            f"Load: {e['load']}.",
-            "",
-            "| | p50 ms | p99 ms | max ms | probes |",
-            "|---|---|---|---|---|",
-            f"| gateway | {_fmt(e['p50_ms'])} | {_fmt(e['p99_ms'])} | {_fmt(e['max_ms'])} "
-            f"| {e['probes_received']}/{e['probes_sent']} |",
-            f"| bare relay | {_fmt(e['floor_p50_ms'])} | {_fmt(e['floor_p99_ms'])} "
-            f"| {_fmt(e['floor_max_ms'])} | {e['floor_probes_received']} |",
-            "",
-            f"gateway RSS at this load: {_fmt(e['gateway_rss_mb'])} MB. "
-            f"**{r['e2e']['status']}**: {r['e2e']['reason']}",
-            "",
-        ]
+        lines += render_e2e(r["e2e"])
     if "scale" in r:
-        lines += ["## scale", "", f"**{r['scale']['status']}**: {r['scale']['reason']}", ""]
+        lines += render_scale(r["scale"])
     if "accuracy" in r:
         a = r["accuracy"]
         methods = {"vitrine": a["vitrine"], **a["baselines"]}
