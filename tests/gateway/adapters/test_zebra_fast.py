@@ -299,3 +299,12 @@ def test_cached_epc_normalises_exactly_as_normalise_epc(raw: str) -> None:
         except IdError as exc:
             got = str(exc)
         assert got == expected
+
+
+def test_a_read_is_an_immutable_value() -> None:
+    # RfidRead is a NamedTuple for speed (gateway/reads.py); it must stay a value.
+    read = RfidRead(epc=cached_epc("aabb"), antenna=1, rssi_dbm=-55.0, timestamp=None, reader="r")
+    with pytest.raises(AttributeError):
+        read.antenna = 2  # type: ignore[misc]
+    assert read == read._replace(antenna=1) != read._replace(antenna=2)
+    assert (read.seen_count, read.sequence, read.clock_suspect) == (None, None, False)
