@@ -6,6 +6,8 @@ lifespan owns the database engine (``app.state.engine``), the bus client
 :func:`uvicorn_config` is the one place the server's WebSocket limits are set:
 uvicorn's defaults are open (QUALITY.md fact 6), so the frame cap, ping
 heartbeat and an access log that drops query strings are configured here.
+Every HTTP route but the ops ones is rate- and body-limited
+(:func:`http_limits`, :mod:`vitrine.runtime.http_limits`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,16 @@ from mobile_api import endpoints, ws
 from mobile_api.bus import Bus
 from mobile_api.settings import MobileApiSettings
 from mobile_api.stream import Hub
-from mobile_api.tokens import TokenSigner
+from mobile_api.tokens import TokenError, TokenSigner
 from mobile_api.web import pages as web_pages
 from server.db import make_engine, ping
 from server.errors import install_error_handler
 from vitrine import __version__
+from vitrine.runtime.http_limits import HttpLimits, install_http_limits
 from vitrine.runtime.http_ops import ops_router
 from vitrine.runtime.ops import Readiness
 
-__all__ = ["QueryStringFilter", "create_app", "serve", "uvicorn_config"]
+__all__ = ["QueryStringFilter", "create_app", "http_limits", "serve", "uvicorn_config"]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,44 @@ def create_app(
     app.include_router(ws.router)
     app.include_router(web_pages.router)
     install_error_handler(app)
+    install_http_limits(app, http_limits(settings, app.state.signer))
     return app
+
+
+#: Routes never rate-limited: an orchestrator and Prometheus poll them.
+UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def route_class(method: str, path: str) -> str | None:
+    """The rate class of a request: ``public``, ``phone`` or ``None`` (ops).
+
+    ``public``: the routes used before a phone has a token (``/v1/installs``,
+    ``/v1/auth/…``, the ``/phone`` page), so counted per client address;
+    ``phone``: every other route, counted per signed-in shopper.
+    """
+    if path in UNLIMITED:
+        return None
+    if path == "/v1/installs" or path.startswith(("/v1/auth/", "/phone")):
+        return "public"
+    return "phone"
+
+
+def http_limits(settings: MobileApiSettings, signer: TokenSigner) -> HttpLimits:
+    """mobile_api's rates per class, its principal (the shopper's profile) and body limit."""
+
+    def principal(token: str) -> str | None:
+        try:
+            return signer.verify(token, "access").sub
+        except TokenError:
+            return None
+
+    return HttpLimits(
+        rates={"public": settings.mobile_rate_public, "phone": settings.mobile_rate_phone},
+        route_class=route_class,
+        principal=principal,
+        max_body_bytes=settings.mobile_http_max_body_bytes,
+        storage_uri=settings.mobile_rate_storage,
+    )
 
 
 _QUERY = re.compile(r"\?[^\s\"]*")

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from server.settings import DEFAULT_DATABASE_URL
 from vitrine.contracts.app_token import DEFAULT_PERIOD_S
+from vitrine.runtime.http_limits import RateText
 from vitrine.runtime.settings import CommonSettings
 
 __all__ = ["MobileApiSettings"]
@@ -51,6 +52,22 @@ class MobileApiSettings(CommonSettings):
     #: How far back a reconnecting phone can resume; older than this → ``reset``.
     #: One day covers a phone that lost signal for a whole visit.
     mobile_resume_retention_s: int = 24 * 3600
+    # HTTP limits (docs/security.md, "HTTP limits"), in ``limits`` notation.
+    #: ``/v1/installs``, ``/v1/auth/…`` and the ``/phone`` page per client address
+    #: (no token yet). A store's guest Wi-Fi puts every phone behind one address:
+    #: 200 phones refreshing every 15 min and a few dozen sign-ins an hour are
+    #: under 1/s; 2/s on average leaves room and stops a credential-stuffing loop.
+    mobile_rate_public: RateText = "120/minute"
+    #: Every other ``/v1`` route per signed-in shopper: a phone sends a sighting
+    #: when it ranges a new beacon and reads a few screens, well under 1/s;
+    #: 5/s on average is far above honest use and stops a runaway client.
+    mobile_rate_phone: RateText = "300/minute"
+    #: Where counts live: ``memory://`` is per process; several instances behind
+    #: a load balancer need a shared one (``redis://host:6379``).
+    mobile_rate_storage: str = "memory://"
+    #: 16 KiB: the largest body a phone sends is a sign-in (a 2 KiB identity
+    #: assertion) or a help request (500 characters, ≤ 2 KiB of UTF-8).
+    mobile_http_max_body_bytes: int = 16 * 1024
     #: Period of the app's rotating BLE token (``vitrine.contracts.app_token``).
     app_token_period_s: int = DEFAULT_PERIOD_S
 

@@ -6,6 +6,9 @@ Feature routers are added by their packages; this module mounts the ops
 endpoints (:func:`vitrine.runtime.http_ops.ops_router`) and the one error
 handler (:mod:`server.errors`).
 
+Every HTTP route is rate- and body-limited (:mod:`vitrine.runtime.http_limits`,
+classes and defaults in :class:`ServerSettings` and docs/security.md).
+
 Readiness checks: ``database`` (``SELECT 1`` answers) and ``migrations`` (the
 database is at the scripts' head — a server started before ``vitrine db
 upgrade`` is alive but not ready).
@@ -17,6 +20,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from types import FrameType
 
 import uvicorn
@@ -24,10 +28,12 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine, make_url
 
 from server import migrate
+from server.auth.tokens import TokenError, verify_token
 from server.db import make_engine, ping
 from server.errors import install_error_handler
 from server.settings import ServerSettings
 from vitrine import __version__
+from vitrine.runtime.http_limits import HttpLimits, install_http_limits
 from vitrine.runtime.http_ops import ops_router
 from vitrine.runtime.ops import Readiness
 
@@ -64,7 +70,56 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None) -> Fas
     app.include_router(ops_router(readiness))
     _include_feature_routers(app)
     install_error_handler(app)
+    install_http_limits(app, http_limits(settings))
     return app
+
+
+#: Routes never rate-limited: an orchestrator and Prometheus poll them.
+UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def route_class(method: str, path: str) -> str | None:
+    """The rate class of a request: ``ingest``, ``admin``, ``api`` or ``None`` (ops)."""
+    if path in UNLIMITED:
+        return None
+    if path == "/v1/events":
+        return "ingest"
+    return "admin" if path.startswith("/v1/admin/") else "api"
+
+
+def http_limits(settings: ServerSettings) -> HttpLimits:
+    """The server's rates per class, its principal (role:subject) and body limits."""
+    from server.catalogue.endpoints import IMPORT_BODY_LIMIT
+    from server.ingest_web.endpoints import EVENTS_BODY_LIMIT
+    from server.stores.endpoints import LAYOUT_BODY_LIMIT
+
+    key = settings.secret_key.get_secret_value().encode()
+
+    def principal(token: str) -> str | None:
+        try:
+            who = verify_token(key, token, now=datetime.now(UTC))
+        except TokenError:
+            return None
+        return f"{who.role}:{who.subject}"
+
+    return HttpLimits(
+        rates={
+            "ingest": settings.http_rate_ingest,
+            "admin": settings.http_rate_admin,
+            "api": settings.http_rate_api,
+        },
+        route_class=route_class,
+        principal=principal,
+        max_body_bytes=settings.http_max_body_bytes,
+        # The bulk routes also check their own limit while reading (read_body).
+        body_limits={
+            "/v1/events": EVENTS_BODY_LIMIT,
+            "/v1/admin/stores/import": LAYOUT_BODY_LIMIT,
+            "/v1/admin/catalogue/import": IMPORT_BODY_LIMIT,
+            "/v1/admin/catalogue/stock": IMPORT_BODY_LIMIT,
+        },
+        storage_uri=settings.http_rate_storage,
+    )
 
 
 def _include_feature_routers(app: FastAPI) -> None:

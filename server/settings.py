@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+from vitrine.runtime.http_limits import RateText
 from vitrine.runtime.settings import CommonSettings
 
 __all__ = ["DEFAULT_DATABASE_URL", "ServerSettings"]
@@ -27,6 +28,26 @@ class ServerSettings(CommonSettings):
     http_port: int = 8000
     #: Signs tokens and webhooks. The placeholder is refused outside local mode.
     secret_key: SecretStr = SecretStr("local-dev-secret")
+
+    # HTTP limits (docs/security.md, "HTTP limits"): rates per caller — the
+    # verified token's subject, else the client address — in ``limits`` notation.
+    #: ``POST /v1/events`` per ingest token. A tracker relay batches (Segment up
+    #: to 500 KB a request), so a few requests a second carry a busy shop; 100/s
+    #: still admits one unbatched request per page view at a mid-size shop's peak.
+    http_rate_ingest: RateText = "100/second"
+    #: ``/v1/admin/…`` per admin: a console or a script (an import is one request);
+    #: 10/s on average leaves a script room and stops a runaway loop in a minute.
+    http_rate_admin: RateText = "600/minute"
+    #: Everything else (staff screens, analytics, profiles, web pages) per caller:
+    #: a staff screen refreshes a few lists every few seconds; 10/s is far above that.
+    http_rate_api: RateText = "600/minute"
+    #: Where counts live: ``memory://`` is per process; several server instances
+    #: need one shared storage (``redis://host:6379``, with the ``redis`` package).
+    http_rate_storage: str = "memory://"
+    #: 64 KiB for a JSON body (an offer, a webhook, a pickup order are ~1 KiB);
+    #: the bulk routes keep their own larger limits (events 1 MiB, layouts 2 MiB,
+    #: catalogue 32 MiB; see ``server.app``).
+    http_max_body_bytes: int = 64 * 1024
 
     def secrets_to_check(self) -> dict[str, SecretStr | str | None]:
         return {"secret_key": self.secret_key}

@@ -32,7 +32,17 @@ OPEN = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/redoc")
 def _app(tmp: Path):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp / 'vitrine.db'}"
     migrate.upgrade(url)
-    return create_app(ServerSettings(database_url=url, secret_key=SECRET), engine=make_engine(url))
+    # One admin floods every operation: rate limits are out of scope here
+    # (tests/security/test_http_limits.py), so they are set far above the run.
+    unlimited = "1000000/minute"
+    settings = ServerSettings(
+        database_url=url,
+        secret_key=SECRET,
+        http_rate_admin=unlimited,
+        http_rate_api=unlimited,
+        http_rate_ingest=unlimited,
+    )
+    return create_app(settings, engine=make_engine(url))
 
 
 _TMP = Path(__import__("tempfile").mkdtemp(prefix="vitrine-openapi-"))
