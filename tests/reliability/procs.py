@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -13,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 import yaml
@@ -23,7 +27,16 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from tests.support.layouts import APP_UUID, gateway_layout
 from tests.support.services import free_port
 
-__all__ = ["APP_UUID", "Gateway", "Tap", "gateway_layout", "metric", "wait_until"]
+__all__ = [
+    "APP_UUID",
+    "Gateway",
+    "PgCluster",
+    "Tap",
+    "gateway_layout",
+    "http_status",
+    "metric",
+    "wait_until",
+]
 
 
 def wait_until(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -176,3 +189,105 @@ class Tap:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def http_status(port: int, path: str = "/readyz") -> int:
+    """The status of ``GET http://127.0.0.1:{port}{path}``; 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return int(r.status)
+    except OSError as exc:
+        code = getattr(exc, "code", None)
+        return int(code) if code else 0
+
+
+#: PostgreSQL 15 as Debian installs it (``postgresql-15``); the suite's shared
+#: cluster runs the same binaries.
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster in a temp dir, on a free loopback port.
+
+    Built with ``initdb`` and driven with ``pg_ctl`` as the ``postgres`` user
+    (PostgreSQL refuses to run as root), so a test can stop and start *its own*
+    database — never the shared cluster on 5432 that other tests use. Trust
+    authentication on 127.0.0.1 only; ``fsync=off`` because only processes
+    crash here, never the machine (the OS page cache survives an immediate stop).
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="vitrine-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        user = pwd.getpwnam("postgres")
+        os.chown(self.dir, user.pw_uid, user.pw_gid)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
+
+    @staticmethod
+    def available() -> str | None:
+        """Why a cluster cannot be made here (``None`` when it can)."""
+        if not (PG_BIN / "pg_ctl").exists():
+            return f"{PG_BIN}/pg_ctl not installed"
+        if os.geteuid() != 0 or shutil.which("runuser") is None:
+            return "needs root and runuser to run PostgreSQL as the postgres user"
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "no postgres user"
+        return None
+
+    def _run(self, tool: str, *args: str) -> None:
+        done = subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / tool), *args],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"{tool} {args} failed: {done.stderr.decode(errors='replace')}")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        """Start and wait until it accepts connections (``pg_ctl -w``)."""
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            options,
+            "start",
+        )
+
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """``fast``: roll back sessions and shut down cleanly; ``immediate``: quit
+        without a checkpoint, like a crash (crash recovery at the next start)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def log(self) -> str:
+        path = self.dir / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def close(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(AssertionError):
+                self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
