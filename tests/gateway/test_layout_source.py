@@ -50,6 +50,7 @@ from vitrine.contracts.layout import StoreLayout
 
 SECRET = "layout-source-test-secret"
 OTHER_SGTIN = "3074257bf7194e4000001a86"  # the same GTIN, serial 6790
+THIRD_SGTIN = "3074257bf7194e4000001a87"  # serial 6791
 
 
 class LayoutServer:
@@ -293,8 +294,10 @@ def _arrivals(listener: Listener) -> dict[str, ItemArrived]:
     return out
 
 
-def _two_reads(listener: Listener, store: str, first_event: int, epc: str) -> None:
-    topic = f"{store}/tevents/fx9600"
+def _two_reads(
+    listener: Listener, store: str, first_event: int, epc: str, reader: str = "fx9600"
+) -> None:
+    topic = f"{store}/tevents/{reader}"
     listener.publish(topic, zebra(first_event, epc))
     # Pacing, not waiting: reads of one tag count once per 0.5 s (ItemRules.dedupe_s).
     threading.Event().wait(0.6)
@@ -302,29 +305,47 @@ def _two_reads(listener: Listener, store: str, first_event: int, epc: str) -> No
 
 
 @pytest.mark.mqtt
-def test_gateway_places_reads_with_the_servers_layout_and_follows_a_change(
-    mosquitto: Broker, server: LayoutServer, port: int, store: str, tmp_path: Path
+def test_gateway_waits_for_the_server_then_follows_its_layout_changes(
+    mosquitto: Broker, server: LayoutServer, store: str, tmp_path: Path
 ) -> None:
     server.put(gateway_layout(store))
     log = tmp_path / "gateway.log"
     tok = token(store)
-    proc, ops = _gateway(mosquitto.url, url(port, store), tmp_path / "state", tok, log)
+    later = free_port()  # the server is down when the gateway starts, and has no cache
+    proc, ops = _gateway(mosquitto.url, url(later, store), tmp_path / "state", tok, log)
     listener = Listener(mosquitto, store)
     try:
+        wait_until(lambda: _ops(ops, "/readyz")[0] == 503, "the ops port answering", timeout=20)
+        assert orjson.loads(_ops(ops, "/readyz")[1])["failing"] == ["layout", "mqtt"]
+        wait_until(lambda: "no cached layout" in log.read_text(errors="replace"), "a failed try")
+        assert proc.poll() is None  # alive, waiting, not ready
+        server.serve(later)
         wait_until(lambda: _ops(ops, "/readyz")[0] == 200, "gateway ready", timeout=20)
         _two_reads(listener, store, 1, SGTIN_HEX)
         listener.wait_for(lambda m: m[0].endswith("/facts/item_arrived"))
         assert _arrivals(listener)["3074257BF7194E4000001A85"].zone == "floor"
 
-        server.put(moved(store))  # antenna 1 now covers the fitting room
+        changed = moved(store)  # the Zebra's antenna 1 now covers the fitting room…
+        changed["readers"].append(  # … and a new reader on a new topic covers the floor
+            {
+                "id": "fxnew",
+                "format": "zebra",
+                "topic": f"{store}/tevents/fxnew",
+                "antennas": [{"port": 1, "zone": "floor", "position": [2, 1]}],
+            }
+        )
+        server.put(changed)
         wait_until(
             lambda: "layout applied" in log.read_text(errors="replace"), "the new layout applied"
         )
         _two_reads(listener, store, 3, OTHER_SGTIN)
         listener.wait_for(lambda m: m[0].endswith("/facts/item_arrived") and b"1A86" in m[1])
         assert _arrivals(listener)["3074257BF7194E4000001A86"].zone == "fitting"
+        _two_reads(listener, store, 1, THIRD_SGTIN, reader="fxnew")  # subscribed live
+        listener.wait_for(lambda m: m[0].endswith("/facts/item_arrived") and b"1A87" in m[1])
+        assert _arrivals(listener)["3074257BF7194E4000001A87"].zone == "floor"
         # Same process, same pipeline: the first item was not forgotten or re-announced.
-        assert sum(1 for m in listener.messages if m[0].endswith("/facts/item_arrived")) == 2
+        assert sum(1 for m in listener.messages if m[0].endswith("/facts/item_arrived")) == 3
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
@@ -362,28 +383,6 @@ def test_gateway_starts_on_its_cache_when_the_server_is_down(
         proc.wait(20)
 
 
-def test_gateway_without_server_or_cache_is_alive_but_not_ready(store: str, tmp_path: Path) -> None:
-    down = free_port()
-    proc, ops = _gateway(
-        f"mqtt://127.0.0.1:{free_port()}",  # no broker either
-        url(down, store),
-        tmp_path / "state",
-        token(store),
-        tmp_path / "gateway.log",
-    )
-    try:
-        wait_until(lambda: _ops(ops, "/readyz")[0] == 503, "the ops port answering")
-        _, body = _ops(ops, "/readyz")
-        assert orjson.loads(body)["failing"] == ["layout", "mqtt"]
-        assert proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0  # a stop while waiting is a clean stop
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-
-
 @pytest.fixture
 def root_logging() -> Iterator[None]:
     """``main`` configures the root logger for a process; put pytest's handlers back."""
@@ -409,3 +408,31 @@ def test_gateway_needs_exactly_one_layout_source(
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2, result.output
         assert "exactly one" in result.output + capsys.readouterr().err
+
+
+# ------------------------------------------------------- the pure hook, in process
+
+
+def test_pipeline_replace_layout_keeps_state_and_uses_the_new_mapping() -> None:
+    from gateway.pipeline import Pipeline
+    from gateway.reads import RfidRead
+    from vitrine.contracts.ids import Epc
+
+    before = StoreLayout.model_validate(gateway_layout("s1"))
+    pipeline = Pipeline(before, "gw1", salt_source=lambda period: b"\0" * 32)
+    t0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+    def read(epc: str, reader: str, at: float) -> list[Any]:
+        out = RfidRead(epc=Epc(epc), antenna=1, rssi_dbm=-50.0, timestamp=None, reader=reader)
+        return pipeline.feed(out, t0 + timedelta(seconds=at), reader=reader)
+
+    first = [*read(SGTIN_HEX.upper(), "r700", 0), *read(SGTIN_HEX.upper(), "r700", 1)]
+    assert [(f.kind, f.zone) for f in first] == [("item_arrived", "fitting")]
+    pipeline.replace_layout(StoreLayout.model_validate(moved("s1")))
+    # The Impinj (unchanged) item stays put: more reads of it make no new fact.
+    assert read(SGTIN_HEX.upper(), "r700", 2) == []
+    second = [*read(OTHER_SGTIN.upper(), "fx9600", 3), *read(OTHER_SGTIN.upper(), "fx9600", 4)]
+    assert [(f.kind, f.zone) for f in second] == [("item_arrived", "fitting")]  # was "floor"
+    assert pipeline.items.zone_of(Epc(SGTIN_HEX.upper())) == "fitting"
+    with pytest.raises(ValueError, match="store"):
+        pipeline.replace_layout(StoreLayout.model_validate(gateway_layout("s2")))
