@@ -193,14 +193,17 @@ class FactConsumer:
             mid, qos, topic, payload = item
             outcome = self._handle(topic, payload)
             if outcome is None:
-                return  # stopping with the fact uncommitted: not acked, redelivered later
+                if self._stop.is_set():
+                    return  # stopping with the fact uncommitted: not acked, redelivered later
+                continue  # neither applied nor dead-lettered (logged): unacked, never lost
             self.counts[outcome] += 1
             self._client.ack(mid, qos)
             if outcome != "duplicate" and self._on_committed is not None:
                 self._on_committed()
 
     def _handle(self, topic: str, payload: bytes) -> str | None:
-        """The fact's outcome once committed; ``None`` if stopping with it uncommitted.
+        """The fact's outcome once committed; ``None`` if it must stay unacknowledged
+        (stopping, or not even its dead letter could be written).
 
         A database error is retried with back-off (:data:`DB_RETRY_INITIAL_S`…)
         for as long as it lasts, the fact held unacknowledged; only a fact the
@@ -218,15 +221,15 @@ class FactConsumer:
         try:
             return self._retrying(_dead_letter_failure, self._engine, topic, payload)
         except Exception:
-            if self._stop.is_set():
-                return None
-            raise
+            if not self._stop.is_set():
+                log.exception("fact not dead-lettered either; left unacknowledged")
+            return None
 
     def _retrying(self, fn: Callable[..., _T], *args: Any) -> _T:
         retrying = Retrying(
             retry=self._should_retry,
             wait=wait_exponential_jitter(
-                initial=DB_RETRY_INITIAL_S, max=DB_RETRY_MAX_S, jitter=DB_RETRY_JITTER_S
+                multiplier=DB_RETRY_INITIAL_S, max=DB_RETRY_MAX_S, jitter=DB_RETRY_JITTER_S
             ),
             sleep=self._sleep,
             before_sleep=_log_retry,
