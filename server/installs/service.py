@@ -77,7 +77,7 @@ def register_install(
         )
         changes += 1
     session.commit()
-    log.info("app install registered", extra={"created": created, "consent_changes": changes})
+    log.info("app install registered", extra={"new_install": created, "consent_changes": changes})
     consents = {c.purpose: c.granted for c in profiles_repository.consents_of(session, profile_id)}
     return InstallRegistered(
         install_id=install_id,
