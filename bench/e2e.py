@@ -33,6 +33,7 @@ from bench.chain import (
     postgres_database,
     relay_floor,
 )
+from bench.phones import TRIGGER_AFTER_S
 from bench.stats import ratio
 
 __all__ = ["RAMP_P99_LIMIT_MS", "E2eSizes", "render_e2e", "render_scale", "run_e2e_and_scale"]
@@ -77,6 +78,8 @@ def _entry(run: ChainResult, floor: FloorResult) -> dict[str, Any]:
         ),
         "offered_reads_per_s": run.stores * READERS_PER_STORE * READS_PER_S,
         "offered_ble_msgs_per_s": run.ble_msgs_per_s,
+        # Phones walk in evenly over the walk but its last TRIGGER_AFTER_S + 2 s.
+        "arrivals_per_s": round(run.phones / max(run.seconds - TRIGGER_AFTER_S - 2.0, 1.0), 1),
         "seconds": run.seconds,
         **_lat("", lat),
         "pushes_expected": lat.expected,
@@ -93,6 +96,10 @@ def _entry(run: ChainResult, floor: FloorResult) -> dict[str, Any]:
         "setup_s": run.setup_s,
         "warmup_s": run.warmup_s,
         "opening_facts": run.opening_facts,
+        "warmup_complete": run.warmup_complete,
+        "ingest_facts_per_s_opening": round(run.opening_facts / run.warmup_s, 1)
+        if run.warmup_s
+        else None,
         "rss_mb": run.rss_mb,
     }
 
@@ -163,6 +170,8 @@ def run_e2e_and_scale(
             e2e["store1_postgres"] = _entry(chain(1, "postgresql"), floor(1))
         elif sizes.postgres:
             e2e["store1_postgres"] = {"skipped": f"{POSTGRES_ENV} is not set"}
+        else:
+            e2e["store1_postgres"] = {"skipped": "--full only (not run in --quick)"}
         for n in sizes.stores:
             if n == 1:
                 continue

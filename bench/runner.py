@@ -59,7 +59,9 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(50_000, 20_000, 4_000, 50, 1, ("busy-saturday",), None, 15.0)
+        # No store1_postgres: each chain run costs ~40 s of process start-up, sign-in
+        # and warm-up on the shared 2-core machine, and --quick must stay under 3 min.
+        return cls(50_000, 20_000, 4_000, 50, 1, ("busy-saturday",), None, 15.0, e2e_postgres=False)
 
     def e2e(self) -> E2eSizes:
         return E2eSizes(
@@ -125,6 +127,32 @@ def _commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def _uncommitted() -> list[str]:
+    """Code files the measured processes run that differ from ``commit`` (a shared tree)."""
+    try:
+        out = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                "gateway",
+                "server",
+                "mobile_api",
+                "firmware_sim",
+                "vitrine",
+                "bench",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return sorted(line[3:] for line in out.stdout.splitlines() if line[3:].endswith(".py"))
+
+
 def run_bench(
     sections: Sequence[str],
     sizes: Sizes,
@@ -137,6 +165,7 @@ def run_bench(
         "meta": {
             "utc": now.isoformat(timespec="seconds"),
             "commit": _commit(),
+            "uncommitted": _uncommitted(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -317,6 +346,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"sizes {m['sizes']}",
         "",
     ]
+    if m.get("uncommitted"):
+        lines += [f"Uncommitted changes in the tree: {', '.join(m['uncommitted'])}.", ""]
     if "floor" in r:
         f = r["floor"]
         lines += [
