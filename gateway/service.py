@@ -218,7 +218,7 @@ class GatewayService:
         self._held: list[_Out] = []
         #: In the journal or snapshot, not known to be PUBACKed (published, or to
         #: publish again); pruned and carried into each new snapshot.
-        self._outbox: list[_Out] = []
+        self._outbox: deque[_Out] = deque()
         #: Digests of the inputs the last checkpoints covered (newest last).
         self._covered: deque[list[str]] = deque(maxlen=REDELIVERY_CHECKPOINTS)
         #: Some outbox entry has no live publish (restored, or refused by paho).
@@ -498,13 +498,23 @@ class GatewayService:
         self._journal.flush()
         os.fsync(self._journal.fileno())
         self._covered.append(covered)
-        self._outbox.extend(self._held)
-        self._unsent = self._unsent or bool(self._held)
-        self._held = []
+        new, self._held = self._held, []
+        self._outbox.extend(new)
         CHECKPOINTS.inc()
         CHECKPOINT_SECONDS.inc(time.perf_counter() - started)
-        if self.connected.is_set():
-            self._republish()
+        if not self.connected.is_set():
+            self._unsent = self._unsent or bool(new)
+        elif self._unsent:
+            self._republish()  # the whole outbox: rare (after a restore or a refusal)
+        else:
+            for out in new:
+                out.info = self.client.publish(out.topic, out.payload, qos=1)
+        # PUBACKs come back in order: dropping the delivered head keeps this O(new).
+        while self._outbox and self._outbox[0].info is not None:
+            if not _delivery((self._outbox[0].info,)):
+                break
+            self._outbox.popleft()
+        OUTBOX.set(len(self._outbox))
         for item in self._pending:
             if item.qos > 0:
                 self.client.ack(item.mid, item.qos)
@@ -514,7 +524,7 @@ class GatewayService:
 
     def _prune_outbox(self) -> None:
         """Forget what the broker has PUBACKed; mark what paho refused for another try."""
-        keep: list[_Out] = []
+        keep: deque[_Out] = deque()
         for out in self._outbox:
             if out.info is not None:
                 delivered = _delivery((out.info,))
@@ -653,7 +663,7 @@ class GatewayService:
                 extra={"path": str(self.state_file), "error": str(exc)},
             )
             return
-        self._outbox = [_Out(topic, body.encode()) for topic, body in outbox]
+        self._outbox = deque(_Out(topic, body.encode()) for topic, body in outbox)
         self._unsent = bool(self._outbox)
         self._skip = Multiset(d for batch in covered[-REDELIVERY_CHECKPOINTS:] for d in batch)
         OUTBOX.set(len(self._outbox))
