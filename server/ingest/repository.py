@@ -2,10 +2,10 @@
 
 Privacy rules enforced here, where facts enter:
 
-- A device token is resolved to an :class:`AppInstall` by recomputing the
-  rotating tokens (``vitrine.contracts.app_token``) of known installs for the
-  fact's window and its neighbours (clock skew between phone and server). The
-  token itself is never written anywhere.
+- A device token is resolved to an :class:`AppInstall` through the token
+  index (:mod:`server.installs.token_index`: the fact's window and its
+  neighbours, for clock skew between phone and server; a token matching two
+  installs is refused). The token seen is never written anywhere.
 - With no consent at all, the device is counted as footfall under a keyed hash
   (HMAC-SHA256 with the server's secret and the UTC day — a salt that rotates
   daily), never the token or the install id in the clear.
@@ -36,8 +36,8 @@ from server.engine import (
     Visit,
     ZoneInfo,
 )
+from server.installs.token_index import resolve_install
 from server.models import (
-    AppInstall,
     Channel,
     Consent,
     InteractionKind,
@@ -61,7 +61,6 @@ from server.models import (
 )
 from server.models.journeys import DeviceKind
 from server.webhooks.service import enqueue_interaction
-from vitrine.contracts.app_token import DEFAULT_PERIOD_S, rotating_token, window_of
 from vitrine.contracts.events import OfferEvent, StaffAlertEvent, StaffTaskEvent
 from vitrine.contracts.facts import (
     Fact,
@@ -101,23 +100,6 @@ def footfall_hash(key: bytes, subject: str, at: datetime) -> str:
     """The keyed, daily-rotating hash that counts an unconsenting device (64 hex)."""
     message = f"{at.date().isoformat()}\x1f{subject}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def resolve_install(
-    session: Session, token_hex: str, at: datetime, period_s: int = DEFAULT_PERIOD_S
-) -> AppInstall | None:
-    """The install advertising ``token_hex`` around ``at`` (this window ± 1), if any."""
-    try:
-        token = int(token_hex, 16)
-    except ValueError:
-        return None
-    window = window_of(at.timestamp(), period_s)
-    for install in session.exec(select(AppInstall)):
-        if any(
-            rotating_token(install.secret, w) == token for w in (window, window - 1, window + 1)
-        ):
-            return install
-    return None
 
 
 def load_context(

@@ -41,6 +41,7 @@ from server.models.outbox import OutboxMessage, ProcessedEvent
 from server.models.shoppers import (
     AliasKind,
     AppInstall,
+    AppTokenHint,
     Consent,
     ConsentEvent,
     ConsentPurpose,
@@ -58,6 +59,7 @@ __all__ = [
     "AliasKind",
     "Antenna",
     "AppInstall",
+    "AppTokenHint",
     "Channel",
     "Consent",
     "ConsentEvent",

@@ -22,6 +22,7 @@ from server.models.base import ID_LENGTH, closed_enum, new_id, open_enum, utc_fi
 __all__ = [
     "AliasKind",
     "AppInstall",
+    "AppTokenHint",
     "Consent",
     "ConsentEvent",
     "ConsentPurpose",
@@ -95,6 +96,30 @@ class AppInstall(SQLModel, table=True):
     secret: bytes = Field(sa_type=sa.LargeBinary(64))
     created_at: datetime = utc_field(now=True)
     last_seen_at: datetime | None = utc_field(nullable=True)
+
+
+class AppTokenHint(SQLModel, table=True):
+    """Which installs may advertise a token in a window: the index behind token resolution.
+
+    One row per install per token window the fact consumer has needed
+    (``server.installs.token_index``): the window's number and the top
+    :data:`~server.installs.token_index.HINT_BITS` bits of the install's token in it,
+    never the token. A hint narrows the lookup to a handful of candidates, whose
+    token is then recomputed from the secret; rows of windows that can no longer
+    be current are deleted, and the install's rows go with it (``ON DELETE CASCADE``).
+    """
+
+    __tablename__ = "app_token_hints"
+    __table_args__ = (sa.Index(None, "period_s", "token_window", "hint"),)
+
+    install_id: str = Field(
+        foreign_key="app_installs.id", primary_key=True, max_length=ID_LENGTH, ondelete="CASCADE"
+    )
+    #: The rotation period the window is counted in (``window_of(t, period_s)``).
+    period_s: int = Field(primary_key=True)
+    #: ``vitrine.contracts.app_token.window_of``: seconds since the epoch // period.
+    token_window: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    hint: int
 
 
 class ConsentPurpose(StrEnum):

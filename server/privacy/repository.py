@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from server.models import (
     AppInstall,
+    AppTokenHint,
     Consent,
     ConsentEvent,
     DeliveryStatus,
@@ -74,6 +75,12 @@ def delete_outbox_naming(session: Session, needles: Sequence[str]) -> int:
 def delete_profile_rows(session: Session, profile_id: str) -> dict[str, int]:
     """Delete every row hanging off the profile, then the profile (explicit, not only cascades)."""
     counts: dict[str, int] = {}
+    # The token index of the profile's installs (it would go with them by cascade).
+    installs = select(AppInstall.id).where(AppInstall.profile_id == profile_id)
+    result = session.execute(
+        sa.delete(AppTokenHint).where(col(AppTokenHint.install_id).in_(installs))
+    )
+    counts["app_token_hints"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     # Interactions reference visits: delete them first.
     for table in (
         ProfileInteraction,
