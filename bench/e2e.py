@@ -167,7 +167,8 @@ def run_e2e_and_scale(
     e2e["store1"] = _entry(store1, floor(1))
     if "e2e" in sections:
         if sizes.postgres and have_pg:
-            e2e["store1_postgres"] = _entry(chain(1, "postgresql"), floor(1))
+            runs[1] = chain(1, "postgresql")  # the ramp's first step when it runs on PostgreSQL
+            e2e["store1_postgres"] = _entry(runs[1], floor(1))
         elif sizes.postgres:
             e2e["store1_postgres"] = {"skipped": f"{POSTGRES_ENV} is not set"}
         else:

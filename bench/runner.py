@@ -305,9 +305,7 @@ def _aims(r: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 2",
             None if q is None else q <= 2,
         )
-    if r.get("scale", {}).get("ramp"):
-        most = r["scale"]["max_stores_passing"]
-        aim("stores with p99 <= 100 ms and nothing lost", most, "20 (ramp)", (most or 0) >= 20)
+
     acc = r.get("accuracy")
     if acc:
         base = acc["baselines"]
