@@ -35,6 +35,7 @@ __all__ = [
     "describe",
     "email_sha256",
     "identifier",
+    "is_store_pickup",
     "make_event",
     "quantity",
     "require_product",
@@ -247,6 +248,22 @@ def require_product(product: NormalisedProduct, where: str) -> NormalisedProduct
     return product
 
 
+#: How shipping methods say "collect it in a shop": Segment's ``shipping_method``
+#: and GA4's ``shipping_tier`` are free text the retailer's checkout fills in
+#: (Segment's examples: "Fedex"; Google's: "Ground", "Air"); these are the
+#: usual names of buy-online-pick-up-in-store, matched case-insensitively.
+_PICKUP_WORDS = re.compile(
+    r"(?<![a-z])(?:pick[\s_-]?up|click[\s_]*(?:&|and|n|\+)[\s_]*collect"
+    r"|collect(?:ion)?[\s_-]+in[\s_-]?store|bopis|retrait[\s_-]+en[\s_-]+magasin)(?![a-z])",
+    re.IGNORECASE,
+)
+
+
+def is_store_pickup(method: str | None) -> bool:
+    """Whether a free-text shipping method names a store pickup (click & collect)."""
+    return method is not None and _PICKUP_WORDS.search(method) is not None
+
+
 def make_event(
     *,
     platform: Platform,
@@ -258,6 +275,7 @@ def make_event(
     where: str,
     order_id: str | None = None,
     revenue: Decimal | None = None,
+    pickup_store: str | None = None,
 ) -> NormalisedEvent:
     """Assemble the event; derive ``event_id`` from the content when the platform sent none."""
     if not products:
@@ -272,6 +290,9 @@ def make_event(
         "order_id": order_id,
         "revenue": str(revenue) if revenue is not None else None,
     }
+    if pickup_store is not None:
+        # Only when set: the content hash (GA4's event id) of every other event is unchanged.
+        content["pickup_store"] = pickup_store
     if event_id is None:
         event_id = make_event_id(platform, json.dumps(content, sort_keys=True))
     return NormalisedEvent(
@@ -283,4 +304,5 @@ def make_event(
         products=tuple(products),
         order_id=order_id,
         revenue=revenue,
+        pickup_store=pickup_store if event_type == "purchase" else None,
     )

@@ -6,7 +6,9 @@ Built to Google's public references:
   reference/events): ``view_item`` params ``currency, value, items[]``;
   ``purchase`` params ``transaction_id, value, currency, items[]``; each item has
   ``item_id`` or ``item_name`` (one is required) and optionally ``item_variant,
-  price, quantity`` among others.
+  price, quantity`` among others. Click & collect: ``shipping_tier`` (documented
+  on ``add_shipping_info``; checkouts carry it on to the purchase) naming a
+  store pickup, the store in the items' ``location_id`` or ``affiliation``.
 - gtag.js: ``gtag("event", "view_item", {...})``, given here as the JSON array
   ``["event", "view_item", {...}]``.
 - Google Tag Manager dataLayer pushes: ``{"event": "view_item", "ecommerce":
@@ -34,6 +36,7 @@ from server.events._fields import (
     currency,
     decimal,
     identifier,
+    is_store_pickup,
     make_event,
     quantity,
     require_product,
@@ -162,11 +165,13 @@ def _event(
     ]
     order_id = None
     revenue = None
+    pickup_store = None
     if event_type == "purchase":
         order_id = identifier(params.get("transaction_id"), at(params_where, "transaction_id"))
         if order_id is None:
             raise EventRejected(f"{at(params_where, 'transaction_id')}: missing (required)")
         revenue = decimal(params.get("value"), at(params_where, "value"))
+        pickup_store = _pickup_store(params, items, params_where, items_where)
     return make_event(
         platform="ga4",
         event_type=event_type,
@@ -177,7 +182,27 @@ def _event(
         where=items_where,
         order_id=order_id,
         revenue=revenue,
+        pickup_store=pickup_store,
     )
+
+
+def _pickup_store(
+    params: JsonObject, items: Sequence[object], params_where: str, items_where: str
+) -> str | None:
+    """Click & collect: ``shipping_tier`` (``add_shipping_info``'s parameter, carried
+    on the purchase) names a store pickup; the store is the items' ``location_id``
+    ("the physical store location") or else ``affiliation`` ("a brick and mortar
+    store location")."""
+    tier = text(params.get("shipping_tier"), at(params_where, "shipping_tier"))
+    if not is_store_pickup(tier):
+        return None
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            where = f"{items_where}[{i}]"
+            location = identifier(item.get("location_id"), at(where, "location_id"))
+            if location:
+                return location
+    return text(params.get("affiliation"), at(params_where, "affiliation"))
 
 
 def _item(item: JsonObject, where: str, event_currency: str | None) -> NormalisedProduct:

@@ -95,6 +95,10 @@ class NormalisedEvent(BaseModel):
     #: Purchases only: the platform's order/transaction id and the order's revenue.
     order_id: str | None = None
     revenue: Decimal | None = None
+    #: Purchases only, click & collect: the store the order is to be collected
+    #: in, as the platform named it (a Vitrine store id or store name), when its
+    #: shipping method is a store pickup (docs/online-events.md, "Click & collect").
+    pickup_store: str | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         """The JSON shape printed by ``vitrine views parse`` (decimals as strings)."""

@@ -11,7 +11,10 @@ Built to Segment's public docs (``segmentio/segment-docs``):
   quantity, currency`` at the top of ``properties`` (the spec's own example sends
   ``currency: 'usd'``); "Order Completed" carries ``order_id``, ``revenue`` /
   ``total`` / ``value``, ``currency`` and ``products[]``. The v1 names "Viewed
-  Product" and "Completed Order" are the documented aliases.
+  Product" and "Completed Order" are the documented aliases. Click & collect:
+  ``shipping_method`` (the spec's "Checkout Step Viewed/Completed" property,
+  which checkouts carry on to the order) naming a store pickup, and
+  ``affiliation`` naming the store.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from server.events._fields import (
     decimal,
     describe,
     identifier,
+    is_store_pickup,
     make_event,
     quantity,
     require_product,
@@ -99,11 +103,18 @@ def parse_segment(obj: JsonObject, where: str) -> list[NormalisedEvent | Skipped
     props_where = at(where, "properties")
     props = as_object(obj.get("properties", {}), props_where)
     default_currency = currency(props.get("currency"), at(props_where, "currency"))
+    pickup_store = None
     if event_type == "product_viewed":
         products = [_product(props, props_where, default_currency)]
         order_id = None
         revenue = None
     else:
+        # Click & collect: the V2 spec's checkout ``shipping_method``, carried on the
+        # order, names a store pickup; ``affiliation`` ("store or affiliation from
+        # which this transaction occurred") names the store.
+        method = text(props.get("shipping_method"), at(props_where, "shipping_method"))
+        if is_store_pickup(method):
+            pickup_store = text(props.get("affiliation"), at(props_where, "affiliation"))
         lines_where = at(props_where, "products")
         lines = as_array(props.get("products", []), lines_where)
         products = [
@@ -130,6 +141,7 @@ def parse_segment(obj: JsonObject, where: str) -> list[NormalisedEvent | Skipped
             where=where or "event",
             order_id=order_id,
             revenue=revenue,
+            pickup_store=pickup_store,
         )
     ]
 

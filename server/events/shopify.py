@@ -11,7 +11,9 @@ types Shopify publishes with Checkout Kit:
   strings (WIRE-FORMATS §7, captured from a test store);
 - ``checkout_completed``: ``data.checkout{currencyCode, email, totalPrice{amount},
   order{id, customer{id}}, lineItems[]{quantity, title, variant{id, sku, title,
-  price, product{id, title}}}}``.
+  price, product{id, title}}}, delivery{selectedDeliveryOptions[]{type, title}}}``;
+  a selected option of ``type: "pickup"`` is click & collect at the location
+  its ``title`` names (the "More data in web pixels" changelog, June 2024).
 
 The logged-in customer's id is not in the event itself: a pixel reads it from
 ``init.data.customer`` and a forwarder adds it as ``customer.id`` beside
@@ -78,6 +80,7 @@ def parse_shopify(obj: JsonObject, where: str) -> list[NormalisedEvent | Skipped
     order_id = None
     revenue = None
     email_key = None
+    pickup_store = None
     if event_type == "product_viewed":
         variant_where = at(data_where, "productVariant")
         variant = as_object(data.get("productVariant"), variant_where)
@@ -113,6 +116,7 @@ def parse_shopify(obj: JsonObject, where: str) -> list[NormalisedEvent | Skipped
             total = as_object(checkout["totalPrice"], at(checkout_where, "totalPrice"))
             revenue = decimal(total.get("amount"), at(checkout_where, "totalPrice.amount"))
         email_key = email_sha256(checkout.get("email"), at(checkout_where, "email"), hashed=False)
+        pickup_store = _pickup_location(checkout, checkout_where)
 
     keys = [f"shopify_customer_id:{c}" for c in customer_ids if c]
     if email_key:
@@ -132,8 +136,31 @@ def parse_shopify(obj: JsonObject, where: str) -> list[NormalisedEvent | Skipped
             where=where or "event",
             order_id=order_id,
             revenue=revenue,
+            pickup_store=pickup_store,
         )
     ]
+
+
+def _pickup_location(checkout: JsonObject, where: str) -> str | None:
+    """The location of a ``"pickup"`` delivery option (its ``title``), if one was chosen.
+
+    ``checkout.delivery.selectedDeliveryOptions[]{type, title, handle, description,
+    cost}``; ``type`` is ``"pickup"`` (the shop's own location: click & collect),
+    ``"pickupPoint"`` (a carrier's point, not a shop), ``"shipping"`` or ``"local"``.
+    """
+    if checkout.get("delivery") is None:
+        return None
+    delivery_where = at(where, "delivery")
+    delivery = as_object(checkout["delivery"], delivery_where)
+    options_where = at(delivery_where, "selectedDeliveryOptions")
+    for i, raw in enumerate(as_array(delivery.get("selectedDeliveryOptions") or [], options_where)):
+        option_where = f"{options_where}[{i}]"
+        option = as_object(raw, option_where)
+        if text(option.get("type"), at(option_where, "type")) == "pickup":
+            title = text(option.get("title"), at(option_where, "title"))
+            if title:
+                return title
+    return None
 
 
 def _variant(

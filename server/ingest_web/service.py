@@ -1,5 +1,8 @@
 """Store normalised online events: views and purchases against profiles, once each.
 
+A purchase whose shipping method is a store pickup also leaves a pending
+pickup in that store (click & collect), in the same transaction.
+
 Each event is written inside its own SAVEPOINT, so one bad event (no shopper
 key, a value the database refuses) is reported and rolled back alone while the
 rest of the batch commits (QUALITY.md, "Bad input"). The idempotency key is the
@@ -23,6 +26,7 @@ from server.ingest_web import repository
 from server.ingest_web.schemas import EventResult, IngestReport
 from server.models import Channel, InteractionKind, ProcessedEvent, ProductView, ProfileInteraction
 from server.profiles.service import NoShopperKey, resolve_profile
+from server.stores.pickups import find_store, open_online_pickup
 from server.webhooks.service import enqueue_interaction
 
 __all__ = ["decode_body", "ingest", "store_event"]
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 #: the receive time instead, so a wrong clock cannot reorder a journey.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 _ID_MAX = 128  # processed_events.event_id, product_views.event_id
+ORDER_ID_MAX = 200  # pending_pickups.order_id
 
 
 def _row_id(event_id: str, suffix: str = "") -> str:
@@ -165,6 +170,24 @@ def store_event(session: Session, event: NormalisedEvent, now: datetime) -> int:
         session.add(interaction)
         # Web interactions reach the CRM's webhooks like store ones, in this transaction.
         enqueue_interaction(session, interaction, now)
+    if event.event_type == "purchase" and event.pickup_store and event.order_id:
+        _click_and_collect(session, event.pickup_store, profile_id, event.order_id, at)
     session.add(ProcessedEvent(consumer=repository.CONSUMER, event_id=_row_id(event.event_id)))
     session.flush()
     return unresolved
+
+
+def _click_and_collect(
+    session: Session, store_named: str, profile_id: str, order_id: str, at: datetime
+) -> None:
+    """An order to collect in a store: a pending pickup, as the admin route makes one."""
+    store = find_store(session, store_named)
+    if store is None:
+        # The order is still a purchase; only the pickup has nowhere to wait.
+        log.warning("click & collect order for an unknown store")
+        return
+    if len(order_id) > ORDER_ID_MAX:
+        log.warning("click & collect order id too long", extra={"store": store.id})
+        return
+    if open_online_pickup(session, store.id, profile_id, order_id, at) is None:
+        log.warning("click & collect order waits for another profile", extra={"store": store.id})

@@ -3,8 +3,9 @@
 ``POST /v1/admin/stores/{store}/pickups`` records an order to collect by a
 profile; ``POST …/pickups/{order_id}/collect`` marks it collected (it leaves
 the alert); ``GET /v1/stores/{store}/pickups`` lists the open ones (staff).
-An order-management system calls these; online purchases with an in-store
-shipping method could feed the same table (docs/engine.md, "Not yet").
+An order-management system calls these; online purchases whose shipping
+method is a store pickup feed the same table (:func:`open_online_pickup`, from
+``POST /v1/events``; docs/online-events.md, "Click & collect").
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from server.auth.deps import AdminDep, StaffDep
@@ -20,7 +22,15 @@ from server.db import SessionDep
 from server.errors import Conflict, NotFound
 from server.models import PendingPickup, ShopperProfile, Store
 
-__all__ = ["PickupIn", "PickupPublic", "add_pickup", "collect_pickup", "router"]
+__all__ = [
+    "PickupIn",
+    "PickupPublic",
+    "add_pickup",
+    "collect_pickup",
+    "find_store",
+    "open_online_pickup",
+    "router",
+]
 
 router = APIRouter(tags=["stores"])
 
@@ -66,6 +76,40 @@ def add_pickup(session: Session, store_id: str, data: PickupIn, now: datetime) -
     session.commit()
     session.refresh(row)
     return _public(row)
+
+
+def find_store(session: Session, named: str) -> Store | None:
+    """The store a platform named: its layout id, else its name (case-insensitive)."""
+    store = session.get(Store, named)
+    if store is not None:
+        return store
+    return session.exec(
+        select(Store)
+        .where(func.lower(col(Store.name)) == named.strip().lower())
+        .order_by(col(Store.id))
+    ).first()
+
+
+def open_online_pickup(
+    session: Session, store_id: str, profile_id: str, order_id: str, now: datetime
+) -> PendingPickup | None:
+    """Record an online order to collect in ``store_id``; no commit (the caller's transaction).
+
+    Idempotent: the order already waiting there (a redelivered order, or the same
+    order reported by two trackers) is returned unchanged; one waiting for another
+    profile is left alone (``None``) rather than moved.
+    """
+    existing = session.exec(
+        select(PendingPickup).where(
+            PendingPickup.store_id == store_id, PendingPickup.order_id == order_id
+        )
+    ).first()
+    if existing is not None:
+        return existing if existing.profile_id == profile_id else None
+    row = PendingPickup(store_id=store_id, profile_id=profile_id, order_id=order_id, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def collect_pickup(session: Session, store_id: str, order_id: str, now: datetime) -> PickupPublic:

@@ -52,6 +52,7 @@ def test_a_json_document_prints_one_line_per_event(tmp_path: Path) -> None:
         ],
         "order_id": None,
         "revenue": None,
+        "pickup_store": None,
     }
     assert result.stderr == (
         "skipped: batch[1]: Segment track 'Page Viewed' is not a product view or purchase\n"
