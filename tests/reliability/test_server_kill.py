@@ -48,7 +48,7 @@ SECRET = "fault-test-secret-key-not-for-production"
 RELAYS = 4
 #: Requests per relay: a few seconds of the server's work on this machine, so
 #: the kill at a third lands while every relay has requests in flight.
-REQUESTS = 30
+REQUESTS = 20
 EVENTS_PER_REQUEST = 3
 PRODUCTS_PER_EVENT = 2
 
