@@ -65,8 +65,15 @@ def run_load(
 ) -> LoadReport:
     pub = MqttPublisher(mqtt_url, f"vitrine-sim-load-{int(time.time())}")
     pub.connect()
-    epcs = [sgtin96_hex("00614141000012", 1000 + i, 7).lower() for i in range(TAGS_PER_READER)]
-    streams = [(f"tevents/load-s{s}-r{r}", [0]) for s in range(stores) for r in range(readers)]
+    # Each store has its own tags (store 0 keeps serials 1000…): a tag that
+    # several stores' gateways report would move between stores on every read
+    # and turn a multi-store load into a storm of item facts no store has.
+    epcs = [
+        [sgtin96_hex("00614141000012", 1000 + s * TAGS_PER_READER + i, 7).lower()
+         for i in range(TAGS_PER_READER)]
+        for s in range(stores)
+    ]  # fmt: skip
+    streams = [(f"tevents/load-s{s}-r{r}", [0], s) for s in range(stores) for r in range(readers)]
     phone_topics = [
         formats.espresense_topic(
             "espresense", f"iBeacon:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d-{s}-{p}", f"room-{k}"
@@ -102,7 +109,7 @@ def run_load(
         if slice_end - start > duration_s + 1e-9:
             break
         ts = formats.zebra_timestamp(datetime.now(UTC))
-        for i, (topic, counter) in enumerate(streams):
+        for i, (topic, counter, store) in enumerate(streams):
             owed[i] += reads_per_second * SLICE_S
             n = int(owed[i])
             owed[i] -= n
@@ -115,7 +122,7 @@ def run_load(
                             "antenna": 1,
                             "eventNum": counter[0],
                             "format": "epc",
-                            "idHex": epcs[counter[0] % TAGS_PER_READER],
+                            "idHex": epcs[store][counter[0] % TAGS_PER_READER],
                             "peakRssi": -55,
                             "reads": 1,
                         },
