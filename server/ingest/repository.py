@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -47,6 +47,7 @@ from server.models import (
     Offer,
     OfferDelivery,
     PendingPickup,
+    ProcessedEvent,
     Product,
     ProductView,
     ProfileInteraction,
@@ -75,6 +76,7 @@ from vitrine.contracts.facts import (
 from vitrine.contracts.layout import ZoneType
 
 __all__ = [
+    "Lookups",
     "UnknownStoreError",
     "apply_decision",
     "footfall_hash",
@@ -102,20 +104,146 @@ def footfall_hash(key: bytes, subject: str, at: datetime) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+class Lookups:
+    """What one transaction of the ingest reads more than once: loaded once, then kept.
+
+    A worker applies a batch of facts in one transaction (docs/engine.md,
+    "Batches"); most of what each fact's context needs either cannot change
+    under the ingest's feet for the length of that transaction, or changes only
+    through the ingest's own writes in it:
+
+    - a store's zones, the layout's racks, the variant of a GTIN, the active
+      offers: the ingest never writes them; an edit committed by the admin API
+      mid-batch is seen from the next batch (a batch lasts milliseconds to a
+      second, as a single fact's transaction did for its own reads);
+    - the items of the batch's EPCs (one ``IN`` query, see :meth:`preload`): the
+      ingest is the only writer of an item's place and status, and the rows
+      here are the session's own objects, so its writes are what later facts see;
+    - the ``processed_events`` of the batch's event ids (one ``IN`` query), plus
+      those recorded in this transaction (:meth:`mark_processed`).
+
+    One instance per transaction, never shared between sessions or threads. A
+    single fact gets a fresh one: the same code path, one fact long.
+    """
+
+    __slots__ = ("_items", "_offers", "_processed", "_racks", "_variants", "_zones")
+
+    def __init__(self) -> None:
+        self._zones: dict[str, dict[str, ZoneInfo]] = {}
+        self._racks: dict[tuple[str, str], bool] = {}
+        self._variants: dict[str, Variant | None] = {}
+        self._offers: tuple[OfferRule, ...] | None = None
+        #: EPC → the session's row (strongly held: the identity map is weak), or None.
+        self._items: dict[str, Item | None] = {}
+        #: event ids known processed; ``None`` while not preloaded (ask per fact).
+        self._processed: set[str] | None = None
+
+    @property
+    def batched(self) -> bool:
+        """True once :meth:`preload` ran: this transaction holds a batch of facts."""
+        return self._processed is not None
+
+    def preload(self, session: Session, consumer: str, facts: Iterable[Fact]) -> None:
+        """Two queries for the whole batch: its processed event ids and its items."""
+        facts = list(facts)
+        event_ids = sorted({f.event_id for f in facts})
+        self._processed = set()
+        for chunk in _chunks(event_ids):
+            self._processed.update(
+                session.exec(
+                    select(ProcessedEvent.event_id).where(
+                        ProcessedEvent.consumer == consumer,
+                        col(ProcessedEvent.event_id).in_(chunk),
+                    )
+                )
+            )
+        epcs = sorted(
+            {f.epc for f in facts if isinstance(f, ItemArrived | ItemMoved | ItemDeparted)}
+            - self._items.keys()
+        )
+        for chunk in _chunks(epcs):
+            found = {
+                row.epc: row for row in session.exec(select(Item).where(col(Item.epc).in_(chunk)))
+            }
+            for epc in chunk:
+                self._items[epc] = found.get(epc)
+
+    def processed(self, session: Session, consumer: str, event_id: str) -> bool:
+        if self._processed is not None:
+            return event_id in self._processed
+        return session.get(ProcessedEvent, (consumer, event_id)) is not None
+
+    def mark_processed(self, event_id: str) -> None:
+        if self._processed is not None:
+            self._processed.add(event_id)
+
+    def zones(self, session: Session, store: str) -> dict[str, ZoneInfo]:
+        zones = self._zones.get(store)
+        if zones is None:
+            zones = {
+                z.id: ZoneInfo(z.id, z.name, z.type)
+                for z in session.exec(select(Zone).where(Zone.store_id == store))
+            }
+            self._zones[store] = zones
+        return zones
+
+    def rack_exists(self, session: Session, store: str, rack: str) -> bool:
+        known = self._racks.get((store, rack))
+        if known is None:
+            known = session.get(Rack, (store, rack)) is not None
+            self._racks[(store, rack)] = known
+        return known
+
+    def variant_of_gtin(self, session: Session, gtin: str) -> Variant | None:
+        if gtin not in self._variants:
+            self._variants[gtin] = session.exec(
+                select(Variant).where(Variant.gtin14 == gtin)
+            ).first()
+        return self._variants[gtin]
+
+    def offers(self, session: Session) -> tuple[OfferRule, ...]:
+        if self._offers is None:
+            self._offers = _offers(session)
+        return self._offers
+
+    def item(self, session: Session, epc: str) -> Item | None:
+        if epc not in self._items:
+            self._items[epc] = session.get(Item, epc)
+        return self._items[epc]
+
+    def add_item(self, row: Item) -> None:
+        self._items[row.epc] = row
+
+
+#: Ids per ``IN (...)`` list: SQLite's default limit of host parameters is
+#: 32,766 since 3.32 (999 before; https://sqlite.org/limits.html §9), PostgreSQL's
+#: 65,535; 500 stays under both with room and keeps each statement small.
+IN_CHUNK = 500
+
+
+def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield list(values[start : start + IN_CHUNK])
+
+
 def load_context(
-    session: Session, fact: Fact, *, key: bytes, settings: EngineSettings, period_s: int
+    session: Session,
+    fact: Fact,
+    *,
+    key: bytes,
+    settings: EngineSettings,
+    period_s: int,
+    lookups: Lookups | None = None,
 ) -> Context:
-    zones = {
-        z.id: ZoneInfo(z.id, z.name, z.type)
-        for z in session.exec(select(Zone).where(Zone.store_id == fact.store))
-    }
+    lookups = lookups if lookups is not None else Lookups()
+    zones = lookups.zones(session, fact.store)
     if not zones:
         raise UnknownStoreError(fact.store)
     ctx = Context(store=fact.store, zones=zones, settings=settings)
     if isinstance(fact, ShopperEntered | ShopperZoneChanged | ShopperDwelled | ShopperLeft):
-        return _shopper_context(session, fact, ctx, key=key, period_s=period_s)
+        return _shopper_context(session, fact, ctx, key=key, period_s=period_s, lookups=lookups)
     if isinstance(fact, ItemArrived | ItemMoved | ItemDeparted):
-        return _item_context(session, fact, ctx)
+        return _item_context(session, fact, ctx, lookups)
     return ctx
 
 
@@ -123,7 +251,13 @@ def load_context(
 
 
 def _shopper_context(
-    session: Session, fact: ShopperFact, ctx: Context, *, key: bytes, period_s: int
+    session: Session,
+    fact: ShopperFact,
+    ctx: Context,
+    *,
+    key: bytes,
+    period_s: int,
+    lookups: Lookups,
 ) -> Context:
     at = fact.occurred_at
     subject = f"device:{fact.device}"
@@ -164,7 +298,7 @@ def _shopper_context(
         visit=visit,
         stock=stock,
         elsewhere=elsewhere,
-        offers=_offers(session),
+        offers=lookups.offers(session),
     )
 
 
@@ -362,14 +496,14 @@ def _visit(session: Session, row: StoreVisit) -> Visit:
 
 
 def _item_context(
-    session: Session, fact: ItemArrived | ItemMoved | ItemDeparted, ctx: Context
+    session: Session, fact: ItemArrived | ItemMoved | ItemDeparted, ctx: Context, lookups: Lookups
 ) -> Context:
-    row = session.get(Item, fact.epc)
+    row = lookups.item(session, fact.epc)
     variant: Variant | None = None
     if row is not None and row.variant_id is not None:
         variant = session.get(Variant, row.variant_id)
     elif fact.gtin is not None:
-        variant = session.exec(select(Variant).where(Variant.gtin14 == fact.gtin)).first()
+        variant = lookups.variant_of_gtin(session, fact.gtin)
     item = ItemState(
         epc=fact.epc,
         product_id=variant.product_id if variant is not None else None,
@@ -400,8 +534,20 @@ def _item_context(
 # -- applying a decision -----------------------------------------------------------------
 
 
-def apply_decision(session: Session, fact: Fact, ctx: Context, decision: Decision) -> None:
-    """Write what ``decision`` changes into ``session`` (the caller commits)."""
+def apply_decision(
+    session: Session,
+    fact: Fact,
+    ctx: Context,
+    decision: Decision,
+    lookups: Lookups | None = None,
+    *,
+    flush: bool = True,
+) -> None:
+    """Write what ``decision`` changes into ``session`` (the caller commits).
+
+    ``flush=False`` leaves the last rows pending (a batch's item-only facts).
+    """
+    lookups = lookups if lookups is not None else Lookups()
     opened = decision.visit_open
     if opened is not None:
         session.add(
@@ -442,7 +588,7 @@ def apply_decision(session: Session, fact: Fact, ctx: Context, decision: Decisio
             row.last_zone_id = closed.last_zone
             session.add(row)
     if decision.item is not None:
-        _apply_item(session, fact, ctx, decision)
+        _apply_item(session, fact, ctx, decision, lookups)
     for i in decision.interactions:
         interaction = ProfileInteraction(
             event_id=i.event_id,
@@ -499,18 +645,22 @@ def apply_decision(session: Session, fact: Fact, ctx: Context, decision: Decisio
                     delivered_at=event.created_at,
                 )
             )
-    session.flush()
+    if flush:
+        session.flush()
 
 
-def _apply_item(session: Session, fact: Fact, ctx: Context, decision: Decision) -> None:
+def _apply_item(
+    session: Session, fact: Fact, ctx: Context, decision: Decision, lookups: Lookups
+) -> None:
     change = decision.item
     assert change is not None and isinstance(fact, ItemArrived | ItemMoved | ItemDeparted)
     rack = change.rack
-    if rack is not None and session.get(Rack, (fact.store, rack)) is None:
+    if rack is not None and not lookups.rack_exists(session, fact.store, rack):
         rack = None  # a rack the layout does not know: keep the zone, drop the rack
-    row = session.get(Item, change.epc)
+    row = lookups.item(session, change.epc)
     if row is None:
         row = Item(epc=change.epc, gtin14=fact.gtin, serial=fact.serial)
+        lookups.add_item(row)
     if row.variant_id is None and ctx.item is not None:
         row.variant_id = ctx.item.variant_id
     row.store_id = fact.store

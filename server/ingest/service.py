@@ -1,9 +1,10 @@
-"""One fact, one transaction: the ingest's unit of work.
+"""The ingest's unit of work: a fact, or a batch of a store's waiting facts, per transaction.
 
-:func:`handle_fact_message` is what the consumer's worker calls per MQTT
-message; it returns only after the transaction committed (or the message was
-found to be a duplicate, or was dead-lettered — itself through the outbox, in
-its own transaction), so the caller may then acknowledge the message.
+:func:`handle_fact_message` applies one MQTT message; :func:`handle_fact_batch`
+applies the messages a worker found waiting, in order, in one transaction (the
+same per-fact steps, shared reads, one commit). Both return only after the
+transaction committed (or the message was found to be a duplicate, or was
+dead-lettered — itself through the outbox), so the caller may then acknowledge.
 
 Order inside the transaction: skip if ``(consumer, event_id)`` is already in
 ``processed_events``; load the context; run the engine; apply its state
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -27,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from server.engine import Decision, EngineSettings, decide
-from server.ingest.repository import UnknownStoreError, apply_decision, load_context
+from server.ingest.repository import Lookups, UnknownStoreError, apply_decision, load_context
 from server.models import ProcessedEvent
 from server.outbox import enqueue, enqueue_event
 from vitrine.contracts.app_token import DEFAULT_PERIOD_S
@@ -41,6 +43,7 @@ __all__ = [
     "IngestConfig",
     "Outcome",
     "dead_letter",
+    "handle_fact_batch",
     "handle_fact_message",
     "process_fact",
 ]
@@ -78,10 +81,19 @@ Outcome = Literal["applied", "duplicate", "dead_letter", "dropped"]
 
 
 def process_fact(
-    session: Session, fact: Fact, config: IngestConfig, now: datetime
+    session: Session,
+    fact: Fact,
+    config: IngestConfig,
+    now: datetime,
+    lookups: Lookups | None = None,
 ) -> Decision | None:
-    """Apply ``fact`` in ``session`` (not committed); ``None`` if already processed."""
-    if session.get(ProcessedEvent, (CONSUMER, fact.event_id)) is not None:
+    """Apply ``fact`` in ``session`` (not committed); ``None`` if already processed.
+
+    ``lookups`` carries what the transaction already read (a batch passes one
+    for all its facts); without it the fact reads everything itself.
+    """
+    lookups = lookups if lookups is not None else Lookups()
+    if lookups.processed(session, CONSUMER, fact.event_id):
         return None
     ctx = load_context(
         session,
@@ -89,14 +101,35 @@ def process_fact(
         key=config.footfall_key,
         settings=config.engine,
         period_s=config.token_period_s,
+        lookups=lookups,
     )
     decision = decide(fact, ctx, now)
-    apply_decision(session, fact, ctx, decision)
+    # In a batch, a decision that only moves an item writes rows no other row
+    # references (items, item_observations, processed_events): they may wait
+    # for the next flush, so a run of item facts is inserted in a few
+    # multi-row statements. Anything else is flushed with its fact, as alone:
+    # the ORM orders a flush by relationships, which these models do not
+    # declare, so rows referencing each other must reach the database in the
+    # order the code adds them.
+    flush = not (lookups.batched and _item_only(decision))
+    apply_decision(session, fact, ctx, decision, lookups, flush=flush)
     for event in decision.events:
         enqueue_event(session, event)
     session.add(ProcessedEvent(consumer=CONSUMER, event_id=fact.event_id, processed_at=now))
-    session.flush()
+    lookups.mark_processed(fact.event_id)
+    if flush:
+        session.flush()
     return decision
+
+
+def _item_only(decision: Decision) -> bool:
+    return (
+        decision.visit_open is None
+        and not decision.visits
+        and decision.visit_close is None
+        and not decision.interactions
+        and not decision.events
+    )
 
 
 def handle_fact_message(
@@ -137,8 +170,90 @@ def handle_fact_message(
     return "applied"
 
 
+def handle_fact_batch(
+    engine: Engine,
+    messages: Sequence[tuple[str, bytes]],
+    config: IngestConfig,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Apply ``messages`` (topic, payload) in order in **one** transaction; one outcome each.
+
+    Returns once the transaction committed, so that every message may then be
+    acknowledged. What :func:`handle_fact_message` does per message happens here
+    per message too, in the same order and with the same outcomes — skip a
+    processed event (known from one query for the batch, or recorded earlier
+    in it: a redelivery inside the batch is a ``duplicate``), dead-letter an
+    invalid fact, a store mismatch or an unknown store (the dead letter's
+    outbox row in this same transaction) — but the batch reads what it shares
+    once (:class:`~server.ingest.repository.Lookups`) and commits once.
+
+    Raises whatever the database or a fact raised, with nothing committed: the
+    caller retries the batch on a database outage, and on anything else falls
+    back to :func:`handle_fact_message` per message, so that a bad fact is
+    dead-lettered alone (docs/engine.md, "Batches").
+    """
+    now = now or datetime.now(UTC)
+    outcomes: list[Outcome] = []
+    letters: list[tuple[StoreId, str, bytes, str]] = []
+    facts: list[Fact | None] = []
+    for topic, payload in messages:
+        fact: Fact | None = None
+        try:
+            store = parse_topic(topic).store
+        except TopicError:
+            log.warning("fact on a foreign topic dropped", extra={"topic": topic})
+            outcomes.append("dropped")
+            facts.append(None)
+            continue
+        try:
+            fact = parse_fact(payload)
+        except pydantic.ValidationError as exc:
+            letters.append((store, topic, payload, f"invalid fact: {_short(exc)}"))
+        else:
+            if fact.store != store:
+                letters.append((store, topic, payload, "fact store differs from topic store"))
+                fact = None
+        outcomes.append("applied" if fact is not None else "dead_letter")
+        facts.append(fact)
+    with Session(engine, expire_on_commit=False) as session:
+        lookups = Lookups()
+        lookups.preload(session, CONSUMER, (f for f in facts if f is not None))
+        letter_at = iter(letters)
+        for i, ((topic, payload), fact) in enumerate(zip(messages, facts, strict=True)):
+            if outcomes[i] == "dropped":
+                continue
+            if fact is None:
+                store, topic, payload, reason = next(letter_at)
+                _enqueue_dead_letter(session, store, topic, payload, reason, now)
+                continue
+            try:
+                decision = process_fact(session, fact, config, now, lookups)
+            except UnknownStoreError:
+                # Raised before the fact wrote anything (the zones come first).
+                _enqueue_dead_letter(session, fact.store, topic, payload, "unknown store", now)
+                outcomes[i] = "dead_letter"
+                continue
+            if decision is None:
+                outcomes[i] = "duplicate"
+                continue
+            log.debug(
+                "fact applied",
+                extra={"store": fact.store, "kind": fact.kind, "note": decision.note},
+            )
+        session.commit()
+    return outcomes
+
+
 def dead_letter(
     engine: Engine, store: StoreId, topic: str, payload: bytes, reason: str, now: datetime
+) -> None:
+    with Session(engine) as session:
+        _enqueue_dead_letter(session, store, topic, payload, reason, now)
+        session.commit()
+
+
+def _enqueue_dead_letter(
+    session: Session, store: StoreId, topic: str, payload: bytes, reason: str, now: datetime
 ) -> None:
     log.warning("fact dead-lettered", extra={"store": store, "topic": topic, "reason": reason})
     letter = DeadLetter(
@@ -147,9 +262,7 @@ def dead_letter(
         received_at=now,
         payload_b64=base64.b64encode(payload).decode(),
     )
-    with Session(engine) as session:
-        enqueue(session, f"deadletter:{store}", deadletter_topic(store, STAGE), letter)
-        session.commit()
+    enqueue(session, f"deadletter:{store}", deadletter_topic(store, STAGE), letter)
 
 
 def _short(exc: pydantic.ValidationError) -> str:
