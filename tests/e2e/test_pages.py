@@ -18,8 +18,9 @@ import base64
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -228,6 +229,52 @@ def test_arrival_guidance_funnel_and_consent(demo: RunningDemo, browser: object)
     expect(card).to_have_count(1)
     _shot(phone, "phone-second-visit")
     _shot(staff, "staff-after-consent-off")
+
+
+def test_the_shopper_count_is_read_again_when_someone_arrives(
+    demo: RunningDemo, browser: object
+) -> None:
+    """The map's "N shoppers in store" and the arrival cards agree: a card that arrives
+    on the stream re-reads the count at once. The page's timers are frozen, so the
+    5 s poll cannot do it (before: cards on screen, "0 shoppers in store" for up
+    to a poll, for the whole of a quick demo walk-through)."""
+    expect = playwright_sync.expect
+    context = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    page = context.new_page()
+    start = datetime.now(UTC)
+    page.clock.install(time=start)
+    page.clock.pause_at(start + timedelta(seconds=1))  # no page timer fires from here on
+    map_reads: list[str] = []
+    list_reads: list[str] = []
+
+    def on_response(response: playwright_sync.Response) -> None:
+        if response.ok and response.url.endswith(f"/{STORE}/map"):
+            map_reads.append(response.url)
+        elif response.ok and response.url.endswith(f"/{STORE}/staff/alerts"):
+            list_reads.append(response.url)
+
+    page.on("response", on_response)
+    page.goto(demo.urls["staff dashboard"])
+    expect(page.locator("#live")).to_have_text("live", timeout=LIVE_MS)
+    expect(page.locator("#map p")).to_contain_text("shoppers in store", timeout=LIVE_MS)
+    deadline = time.monotonic() + 5
+    # Settled: the map read at load and on connecting, the alert list read on connecting.
+    while time.monotonic() < deadline and (len(map_reads) < 2 or not list_reads):
+        time.sleep(0.05)
+    seen = page.get_by_test_id("arrival-card").evaluate_all("cs => cs.map(c => c.dataset.visit)")
+    before = len(map_reads)
+
+    fresh = page.locator(
+        "[data-testid=arrival-card]" + "".join(f":not([data-visit='{v}'])" for v in seen)
+    )
+    # The simulator's app shoppers keep arriving on their own.
+    expect(fresh.first).to_be_visible(timeout=60_000)
+    deadline = time.monotonic() + LIVE_MS / 1000
+    while time.monotonic() < deadline and len(map_reads) == before:
+        time.sleep(0.05)
+    assert len(map_reads) > before, "an arrival did not re-read the shopper count"
+    expect(page.locator("#map p")).to_have_text(re.compile(r"^[1-9]\d* shoppers in store"))
+    context.close()
 
 
 def test_pages_need_a_staff_token(demo: RunningDemo, browser: object) -> None:

@@ -86,6 +86,20 @@ function renderHealth() {
   }));
 }
 
+// The count and the arrival cards must agree: cards come live on the stream, so
+// an arrival re-reads the map at once instead of waiting for the next poll (the
+// poll only catches what the stream does not carry: anonymous shoppers, exits).
+// Coalesced without timers: one read in flight, at most one more queued.
+let mapInFlight = null;
+let mapAgain = false;
+function refreshMapNow() {
+  if (mapInFlight) { mapAgain = true; return; }
+  mapInFlight = refreshMap().finally(() => {
+    mapInFlight = null;
+    if (mapAgain) { mapAgain = false; refreshMapNow(); }
+  });
+}
+
 async function refreshMap() {
   if (!state.store) return;
   try {
@@ -132,6 +146,7 @@ function onEvent(name, data) {
     const known = state.alerts.get(data.alert_id);
     state.alerts.set(data.alert_id, { id: data.alert_id, visit_id: data.visit_id, status: known ? known.status : "open", claimed_by: known?.claimed_by, created_at: data.created_at, alert: data });
     renderAlerts();
+    refreshMapNow();
   } else if (name === "staff" && data.kind === "staff_task") {
     const known = state.tasks.get(data.task_id);
     state.tasks.set(data.task_id, { id: data.task_id, task: data.task, text: data.text, zone_id: data.zone, status: known ? known.status : "open", created_at: data.created_at });
@@ -162,10 +177,10 @@ async function main() {
   liveStream(`/v1/web/stores/${encodeURIComponent(state.store)}/stream`, onEvent, (up) => {
     $("live").className = `pill ${up ? "live" : "down"}`;
     $("live").textContent = up ? "live" : "reconnecting";
-    if (up) loadLists();
+    if (up) { loadLists(); refreshMapNow(); } // events missed while away
   });
-  refreshMap();
-  setInterval(refreshMap, 5000);
+  refreshMapNow();
+  setInterval(refreshMapNow, 5000);
   // The stream is the fast path; re-reading the lists now and then also picks
   // up claims made on another tablet.
   setInterval(loadLists, 15000);
