@@ -89,6 +89,8 @@ class ItemTracker:
         self._store = store
         self._gateway = gateway
         self._rules = rules
+        #: ``rules.dedupe_s``, read once per read: kept at hand.
+        self._dedupe_s = rules.dedupe_s
         self._epc_info = epc_info
         self._items: dict[Epc, _Item] = {}
         #: (reader, antenna) -> smoothed interval between two reads of one tag.
@@ -111,16 +113,21 @@ class ItemTracker:
         rssi: float | None,
         t: float,
     ) -> list[Fact]:
+        key = (reader, antenna)
         item = self._items.get(epc)
         if item is None:
             item = self._items[epc] = _Item()
+            last = None
+        else:
+            last = item.kept.get(key)
+            if last is not None and 0 <= t - last < self._dedupe_s:
+                # A repeat (most reads of a steady store): it only refreshes "last seen".
+                if placement.zone == item.zone and t > item.last_seen:
+                    item.last_seen = t
+                return []
         zone = placement.zone
-        key = (reader, antenna)
         if zone == item.zone:
             item.last_seen = max(item.last_seen, t)
-        last = item.kept.get(key)
-        if last is not None and 0 <= t - last < self._rules.dedupe_s:
-            return []
         if last is not None:
             self._learn_cadence(key, t - last)
         item.kept[key] = t

@@ -58,6 +58,17 @@ def test_reads_within_the_dedupe_window_count_once(pipeline: Pipeline) -> None:
     assert kinds(feed(pipeline, 0.6, read())) == ["item_arrived"]
 
 
+def test_a_repeat_inside_the_dedupe_window_still_keeps_the_item_in_its_zone() -> None:
+    """A collapsed repeat only refreshes "last seen": the departure runs from it."""
+    pipeline = make_pipeline()
+    feed(pipeline, 0, read(antenna=2))
+    assert kinds(feed(pipeline, 1, read(antenna=2))) == ["item_arrived"]
+    assert feed(pipeline, 1.3, read(antenna=2)) == []  # 0.3 s after the kept read: a repeat
+    facts = [f for s in range(2, 30) for f in pipeline.tick(at(s))]
+    assert kinds(facts) == ["item_departed"]
+    assert facts[0].occurred_at == at(1.3 + 15)  # fitting room: 15 s after the repeat
+
+
 def test_opaque_epcs_arrive_without_gtin(pipeline: Pipeline) -> None:
     feed(pipeline, 0, read(OPAQUE))
     (fact,) = feed(pipeline, 1, read(OPAQUE))
