@@ -4,7 +4,8 @@
 the migrations talk to the database the same way:
 
 - **SQLite** (one store, demo, development): WAL journal so readers never block
-  the writer; ``foreign_keys=ON`` (SQLite leaves it off per connection, see
+  the writer, ``synchronous=FULL`` so a commit survives a power cut (an fsync
+  per transaction); ``foreign_keys=ON`` (SQLite leaves it off per connection, see
   https://sqlite.org/foreignkeys.html §2); a busy timeout so a second writer
   waits instead of failing; ``check_same_thread=False`` because FastAPI runs
   sync endpoints in a thread pool. The pysqlite driver's own transaction
@@ -38,6 +39,7 @@ from sqlmodel import Session
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
+    "SQLITE_SYNCHRONOUS",
     "SessionDep",
     "get_engine",
     "get_session",
@@ -51,6 +53,9 @@ __all__ = [
 #: than any single transaction of ours should take (milliseconds), short enough
 #: that a stuck process shows up as an error rather than a hang.
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+#: ``PRAGMA synchronous``: FULL, so that a commit survives a power cut (see
+#: :func:`_configure_sqlite`).
+SQLITE_SYNCHRONOUS = "FULL"
 
 
 def is_sqlite(url: str | URL) -> bool:
@@ -87,6 +92,15 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL, not NORMAL: with WAL, NORMAL skips the fsync at each commit, and
+            # a power cut or OS crash may then roll back transactions that had
+            # committed (https://sqlite.org/pragma.html#pragma_synchronous). The
+            # ingest acknowledges a fact to the broker after its commit, so such a
+            # commit must survive the machine, or the fact is lost (QUALITY.md, "no
+            # data lost"). FULL is SQLite's default already; said here so that it
+            # stays a decision. Its cost is one fsync per transaction, amortised
+            # by the ingest's batches (docs/database.md).
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         finally:

@@ -447,3 +447,14 @@ def test_the_worker_thread_batches_a_backlog(committed_engine: Engine) -> None:
     assert not worker.is_alive()
     assert consumer.acked == list(range(1, 31))
     assert consumer.batches == 1
+
+
+def test_sqlite_commits_survive_a_power_cut(tmp_path: Path) -> None:
+    """``synchronous=FULL`` on every connection: the ack after commit relies on it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        engine.dispose()
