@@ -67,7 +67,9 @@ class LayoutServer:
 
     def serve(self, port: int | None = None) -> int:
         port = port or free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=port, log_level="warning", log_config=None
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
