@@ -274,6 +274,7 @@ def _accuracy(sizes: Sizes, progress: Callable[[str], None]) -> dict[str, Any]:
         "seed": 1,
         "shopper_zone": vit["shopper_zone"],
         "shopper_zone_all_zones": vit["shopper_zone_all_zones"],
+        "shopper_zone_settled": vit["shopper_zone_settled"],
         "item_zone": vit["item_zone"],
         "arrival_p50_s": vit["arrival_p50_s"],
         "arrival_p95_s": vit["arrival_p95_s"],
@@ -382,6 +383,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         keys = [
             "shopper_zone",
             "shopper_zone_all_zones",
+            "shopper_zone_settled",
+            "shopper_transition_share",
             "item_zone",
             "item_ghost_share",
             "arrival_p50_s",
