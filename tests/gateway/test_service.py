@@ -132,7 +132,15 @@ def store() -> str:
 
 
 @pytest.fixture
-def gateway(mosquitto: Broker, store: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def gateway_env() -> dict[str, str]:
+    """Extra settings for the gateway (a test parametrizes this to change them)."""
+    return {}
+
+
+@pytest.fixture
+def gateway(
+    mosquitto: Broker, store: str, tmp_path: Path, gateway_env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     layout = tmp_path / "store.yaml"
     layout.write_text(yaml.safe_dump(gateway_layout(store)))
     env = {
@@ -140,6 +148,7 @@ def gateway(mosquitto: Broker, store: str, tmp_path: Path) -> Iterator[subproces
         "VITRINE_MQTT_URL": mosquitto.url,
         "VITRINE_APP_BEACON_UUID": APP_UUID,
         "VITRINE_HEALTH_INTERVAL_S": "1",
+        **gateway_env,
     }
     with (tmp_path / "gateway.log").open("wb") as log:
         proc = subprocess.Popen(
@@ -226,6 +235,30 @@ def test_vendor_payloads_become_facts_and_bad_ones_dead_letters(
         listener.wait_for(lambda m: m[0] == state_topic and m[1] == b"offline")
         state = orjson.loads((tmp_path / "state" / "gateway-gwt.json").read_bytes())
         assert set(state["items"]) == {"3074257BF7194E4000001A85", "E28011002000564500000002"}
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    "gateway_env",
+    [{"VITRINE_CHECKPOINT_INTERVAL_S": "120", "VITRINE_STATE_INTERVAL_S": "120"}],
+)
+def test_an_idle_gateway_publishes_a_fact_without_waiting_for_the_interval(
+    mosquitto: Broker, store: str, gateway: subprocess.Popen[bytes]
+) -> None:
+    """Group commit: the intake queue ran empty, so the checkpoint is written at once."""
+    listener = Listener(mosquitto, store)
+    try:
+        state_topic = f"vitrine/v1/{store}/gateway/gwt/state"
+        listener.wait_for(lambda m: m[0] == state_topic and m[1] == b"online")
+        listener.publish(f"{store}/tevents/fx9600", zebra(1, SGTIN_HEX))
+        time.sleep(0.6)  # pacing: the second read must fall outside dedupe_s (0.5 s)
+        listener.publish(f"{store}/tevents/fx9600", zebra(2, SGTIN_HEX))
+        sent = time.monotonic()
+        # 30 s: far more than a checkpoint takes on a loaded machine, far less than
+        # the 120 s interval and snapshot cadence that would otherwise publish it.
+        listener.wait_for(lambda m: m[0].endswith("/facts/item_arrived"), timeout=30)
+        assert time.monotonic() - sent < 30
     finally:
         listener.close()
 
@@ -318,3 +351,28 @@ def _kill_and_restart(first: Any, second: Any, topic: str, covered: list[Any], o
     # A fresh copy of a covered payload (DUP off) is new input: fed, not skipped.
     second._handle(_inbound(topic, zebra(2, SGTIN_HEX), 21, 13.0))
     assert not second._skip
+
+
+def test_checkpoints_of_one_input_each_still_remember_enough_covered_inputs(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group-committing gateway may checkpoint every input: the covered digests a
+    restart recognises are bounded in inputs (REDELIVERY_INPUTS), not in checkpoints."""
+    from gateway import service as service_module
+
+    monkeypatch.setattr(service_module, "REDELIVERY_INPUTS", 30)
+    topic = f"{store}/tevents/fx9600"
+    first = _service(store, tmp_path)
+    try:
+        first.save_state()
+        for n in range(50):
+            first._handle(_inbound(topic, zebra(n + 1, SGTIN_HEX), n + 1, n * 1.0))
+            first._checkpoint()
+        assert 30 <= first._covered_n <= 31 and len(first._covered) == first._covered_n
+        first.save_state()
+        state = orjson.loads(first.state_file.read_bytes())
+        expected = [service_module.input_digest(topic, zebra(n + 1, SGTIN_HEX)) for n in range(50)]
+        assert state["redelivered"] == expected[-first._covered_n :]
+    finally:
+        if first._journal is not None:
+            first._journal.close()
