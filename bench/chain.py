@@ -50,6 +50,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench.harness import WsSink, forget_session, wait_for
 from bench.phones import FLOOR_ROOM, TILL_ROOM, TRIGGER_AFTER_S
 from bench.stats import percentile
+from bench.workload import bench_layout
 from firmware_sim.load import TAGS_PER_READER
 from mobile_api.tokens import TokenSigner
 from server.engine.rules import derived_id
@@ -116,39 +117,17 @@ def store_id(s: int) -> str:
 
 
 def store_layout(s: int, readers: int) -> dict[str, Any]:
-    """Store ``s`` as ``vitrine sim load`` offers it: readers on ``tevents/load-s<s>-r<i>``."""
-    return {
-        "store": {"id": store_id(s), "name": f"Bench store {s}"},
-        "espresense_prefix": f"esp-s{s}",
-        "zones": [
-            {
-                "id": "floor",
-                "name": "Floor",
-                "type": "sales_floor",
-                "area": {"x": 0, "y": 0, "w": 10, "h": 10},
-            },
-            {
-                "id": "till",
-                "name": "Till",
-                "type": "till",
-                "area": {"x": 10, "y": 0, "w": 5, "h": 10},
-            },
-        ],
-        "racks": [],
-        "readers": [
-            {
-                "id": f"load-s{s}-r{i}",
-                "format": "zebra",
-                "topic": f"tevents/load-s{s}-r{i}",
-                "antennas": [{"port": 1, "zone": "floor", "position": [5, 5]}],
-            }
-            for i in range(readers)
-        ],
-        "scanners": [
+    """Store ``s`` as ``vitrine sim load`` offers it, with the phones' two scanners."""
+    return bench_layout(
+        store_id(s),
+        s,
+        readers,
+        espresense_prefix=f"esp-s{s}",
+        scanners=[
             {"id": "scan-floor", "room": FLOOR_ROOM, "zone": "floor", "position": [2, 2]},
             {"id": "scan-till", "room": TILL_ROOM, "zone": "till", "position": [12, 2]},
         ],
-    }
+    )
 
 
 def rss_mb(pid: int) -> float | None:

@@ -17,18 +17,29 @@ import orjson
 
 from firmware_sim.epc import sgtin96_hex
 
-__all__ = ["TAGS", "load_layout_file", "marker_seq", "zebra_message"]
+__all__ = ["TAGS", "bench_layout", "load_layout_file", "marker_seq", "zebra_message"]
 
 #: Distinct tags per reader: a rack's worth, as ``firmware_sim.load`` cycles.
 TAGS = [sgtin96_hex("00614141000012", 1000 + i, 7).lower() for i in range(500)]
 STORE = "bench-store"
 
 
-def load_layout_file(path: Path, readers: int, store: str = STORE) -> Path:
-    """A store whose readers publish on ``tevents/load-s0-r<i>`` (``vitrine sim load``'s topics)."""
-    layout: dict[str, Any] = {
-        "store": {"id": store, "name": "Bench store"},
-        "espresense_prefix": "espresense",
+def bench_layout(
+    store: str,
+    s: int,
+    readers: int,
+    *,
+    espresense_prefix: str,
+    scanners: list[dict[str, Any]],
+    extra_readers: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
+    """Store ``s`` as ``vitrine sim load`` offers it: readers on ``tevents/load-s<s>-r<i>``.
+
+    A floor (every reader's antenna) and a till, so a tag moving there is a fact.
+    """
+    return {
+        "store": {"id": store, "name": f"Bench store {s}"},
+        "espresense_prefix": espresense_prefix,
         "zones": [
             {
                 "id": "floor",
@@ -46,26 +57,37 @@ def load_layout_file(path: Path, readers: int, store: str = STORE) -> Path:
         "racks": [],
         "readers": [
             {
-                "id": f"load-s0-r{i}",
+                "id": f"load-s{s}-r{i}",
                 "format": "zebra",
-                "topic": f"tevents/load-s0-r{i}",
+                "topic": f"tevents/load-s{s}-r{i}",
                 "antennas": [{"port": 1, "zone": "floor", "position": [5, 5]}],
             }
             for i in range(readers)
         ]
-        + [
-            {
-                "id": "probe",
-                "format": "zebra",
-                "topic": "tevents/probe",
-                "antennas": [{"port": 1, "zone": "till", "position": [12, 5]}],
-            }
-        ],
-        "scanners": [
+        + list(extra_readers),
+        "scanners": scanners,
+    }
+
+
+def load_layout_file(path: Path, readers: int, store: str = STORE) -> Path:
+    """Store 0 of ``vitrine sim load`` plus a ``probe`` reader on the till."""
+    probe = {
+        "id": "probe",
+        "format": "zebra",
+        "topic": "tevents/probe",
+        "antennas": [{"port": 1, "zone": "till", "position": [12, 5]}],
+    }
+    layout = bench_layout(
+        store,
+        0,
+        readers,
+        espresense_prefix="espresense",
+        scanners=[
             {"id": "room-0", "room": "room-0", "zone": "floor", "position": [2, 2]},
             {"id": "room-1", "room": "room-1", "zone": "till", "position": [12, 2]},
         ],
-    }
+        extra_readers=(probe,),
+    )
     path.write_bytes(orjson.dumps(layout))
     return path
 
