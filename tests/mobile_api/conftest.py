@@ -22,10 +22,10 @@ from sqlalchemy.pool import NullPool
 from mobile_api import repository as repo
 from mobile_api.app import create_app, uvicorn_config
 from mobile_api.settings import MobileApiSettings
-from mobile_api.tokens import TokenSigner
 from server import migrate
 from server.db import make_engine, session_factory
 from server.models import Store, Zone, ZoneType
+from tests.support.phones import register_and_log_in
 from tests.support.services import Broker, free_port
 from vitrine.contracts.events import GuidanceEvent
 from vitrine.contracts.ids import EventId, StoreId
@@ -173,21 +173,8 @@ class Phone:
 
 def sign_in(http: str, web_user: str | None = None) -> Phone:
     with httpx.Client(base_url=http) as client:
-        install = client.post("/v1/installs").raise_for_status().json()
-        identity = TokenSigner(IDENTITY_SECRET.encode(), time.time).issue(
-            "identity", web_user or f"web-{uuid.uuid4().hex}", 300
-        )
-        tokens = (
-            client.post(
-                "/v1/auth/login",
-                json={
-                    "install_id": install["install_id"],
-                    "install_secret": install["secret"],
-                    "identity": identity,
-                },
-            )
-            .raise_for_status()
-            .json()
+        install, tokens = register_and_log_in(
+            client, IDENTITY_SECRET, web_user or f"web-{uuid.uuid4().hex}"
         )
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         me = client.get("/v1/me", headers=headers).raise_for_status().json()

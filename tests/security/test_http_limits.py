@@ -24,13 +24,13 @@ from sqlalchemy.engine import Engine
 
 from mobile_api.app import create_app as create_mobile_app
 from mobile_api.settings import MobileApiSettings
-from mobile_api.tokens import TokenSigner
 from server import migrate
 from server.app import create_app as create_server_app
 from server.auth.tokens import Principal, Role, issue_token
 from server.db import make_engine, session_factory
 from server.models import Store, Zone, ZoneType
 from server.settings import ServerSettings
+from tests.support.phones import register_and_log_in
 from tests.support.services import Broker
 from vitrine.runtime.settings import SettingsError
 
@@ -122,20 +122,7 @@ def mobile(mosquitto: Broker, db_url: str, engine: Engine) -> Iterator[MobileFac
 
 
 def sign_in(client: TestClient, web_user: str) -> dict[str, str]:
-    install = client.post("/v1/installs").raise_for_status().json()
-    identity = TokenSigner(IDENTITY_SECRET.encode(), time.time).issue("identity", web_user, 300)
-    tokens = (
-        client.post(
-            "/v1/auth/login",
-            json={
-                "install_id": install["install_id"],
-                "install_secret": install["secret"],
-                "identity": identity,
-            },
-        )
-        .raise_for_status()
-        .json()
-    )
+    _, tokens = register_and_log_in(client, IDENTITY_SECRET, web_user)
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
