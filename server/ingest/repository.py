@@ -126,7 +126,7 @@ class Lookups:
     single fact gets a fresh one: the same code path, one fact long.
     """
 
-    __slots__ = ("_items", "_offers", "_processed", "_racks", "_variants", "_zones")
+    __slots__ = ("_held", "_items", "_offers", "_processed", "_racks", "_variants", "_zones")
 
     def __init__(self) -> None:
         self._zones: dict[str, dict[str, ZoneInfo]] = {}
@@ -137,6 +137,8 @@ class Lookups:
         self._items: dict[str, Item | None] = {}
         #: event ids known processed; ``None`` while not preloaded (ask per fact).
         self._processed: set[str] | None = None
+        #: Rows read that the decision's application reads again by primary key.
+        self._held: list[object] = []
 
     @property
     def batched(self) -> bool:
@@ -214,6 +216,11 @@ class Lookups:
     def add_item(self, row: Item) -> None:
         self._items[row.epc] = row
 
+    def hold(self, *rows: object) -> None:
+        """Keep ``rows`` alive for the transaction (the session's identity map is weak),
+        so that a later ``session.get`` of them is answered without a query."""
+        self._held.extend(r for r in rows if r is not None)
+
 
 #: Ids per ``IN (...)`` list: SQLite's default limit of host parameters is
 #: 32,766 since 3.32 (999 before; https://sqlite.org/limits.html §9), PostgreSQL's
@@ -277,7 +284,7 @@ def _shopper_context(
             .where(col(StoreVisit.ended_at).is_(None))
             .order_by(col(StoreVisit.started_at).desc())
         ).first()
-        visit = _visit(session, visit_row) if visit_row is not None else None
+        visit = _visit(session, visit_row, lookups) if visit_row is not None else None
         return _replace(ctx, footfall_hash=hashed, visit=visit)
     shopper = _shopper(session, profile, consents, at, ctx.settings, fact.store)
     visit_row = session.exec(
@@ -286,7 +293,7 @@ def _shopper_context(
         .where(col(StoreVisit.ended_at).is_(None))
         .order_by(col(StoreVisit.started_at).desc())
     ).first()
-    visit = _visit(session, visit_row) if visit_row is not None else None
+    visit = _visit(session, visit_row, lookups) if visit_row is not None else None
     product_ids = {v.product_id for v in shopper.views}
     stock = _stock(session, fact.store, product_ids)
     held = {(s.product_id, s.size) for s in stock} | {(s.product_id, None) for s in stock}
@@ -472,8 +479,11 @@ def _offers(session: Session) -> tuple[OfferRule, ...]:
     )
 
 
-def _visit(session: Session, row: StoreVisit) -> Visit:
+def _visit(session: Session, row: StoreVisit, lookups: Lookups) -> Visit:
     state = session.get(VisitEngineState, row.id)
+    # Applying the decision reads both again by primary key: held, they are
+    # found in the session instead of queried a second time.
+    lookups.hold(row, state)
     base = Visit(row.id, row.started_at, row.last_zone_id, profile_id=row.profile_id)
     if state is None:
         return base
@@ -527,7 +537,7 @@ def _item_context(
             shopper = _shopper(
                 session, profile, consents, fact.occurred_at, ctx.settings, fact.store
             )
-            present.append(Presence(_visit(session, visit_row), shopper))
+            present.append(Presence(_visit(session, visit_row, lookups), shopper))
     return _replace(ctx, item=item, present=tuple(present))
 
 

@@ -46,10 +46,11 @@ from vitrine.runtime.supervise import ProcessGroup, vitrine_command
 pytestmark = [pytest.mark.mqtt, pytest.mark.postgres]
 
 #: Item moves between the walk's steps (multiples of 4: each item ends where it
-#: began): ~3,100 facts, a few seconds of ingest work to stop the database in.
-#: (384 facts were enough at one transaction per fact; the ingest's batches
-#: apply them in well under a second, before the test could stop anything.)
-MOVES = (1024, 1024, 1024)
+#: began): ~1,540 facts, a few seconds of ingest work to stop the database in
+#: (384 were enough at one transaction per fact; the ingest's batches applied
+#: them before the test could stop anything). At most ~1,800: the walk's facts
+#: are 0.5 s apart and its token resolves within one 15-minute window of them.
+MOVES = (512, 512, 512)
 #: The two outages: how PostgreSQL stops, and when (share of the facts processed).
 OUTAGES: tuple[tuple[Literal["fast", "immediate"], float], ...] = (
     ("fast", 1 / 3),
