@@ -87,7 +87,16 @@ FACT_DB_ERROR_ATTEMPTS = 3
 #: is absorbed in a few commits while the shopper fact behind it waits at most
 #: one such batch; larger batches gain little (the commit is already amortised
 #: over 200) and hold more facts unacked at a crash.
-BATCH_MAX = 200
+#:
+#: **Off by default (1) until a broker-crash stall is understood.** With batches
+#: of 20 or 200, `tests/reliability/test_broker_restart.py[sigkill]` fails
+#: deterministically: after Mosquitto 2.0.11 is SIGKILLed and restarted from its
+#: snapshot, the ingest reconnects, sits idle and receives no fact again (py-spy:
+#: worker waiting on an empty queue, paho idle). With 1 it passes. Likely cause,
+#: not proved: a batch holds ~a receive maximum of facts unacknowledged, the
+#: snapshot restores them as in flight, and the broker never releases that quota.
+#: ``VITRINE_INGEST_BATCH_MAX`` turns batches on where the broker is not at risk.
+BATCH_MAX = 1
 
 _Work = tuple[int, int, str, bytes]
 _T = TypeVar("_T")

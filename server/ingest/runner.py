@@ -47,6 +47,7 @@ class IngestProcess:
             config,
             client_id=settings.ingest_client_id,
             workers=settings.ingest_workers,
+            batch_max=settings.ingest_batch_max,
             on_committed=self._committed,
         )
 

@@ -100,6 +100,7 @@ class Recording(FactConsumer):
             CONFIG,
             client_id=f"test-batch-{uuid.uuid4().hex[:8]}",
             on_committed=self._woken,
+            batch_max=200,  # batches are off by default (consumer.BATCH_MAX); tested here
         )
         self.acked: list[int] = []
         self.wakes = 0
