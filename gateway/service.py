@@ -79,7 +79,7 @@ from vitrine.contracts.facts import Fact, dump_fact
 from vitrine.contracts.ids import IdError
 from vitrine.contracts.layout import StoreLayout
 from vitrine.contracts.topics import deadletter_topic, fact_topic, gateway_state_topic, health_topic
-from vitrine.runtime.mqtt import make_client, parse_mqtt_url
+from vitrine.runtime.mqtt import ConnectionAcks, make_client, parse_mqtt_url
 
 __all__ = ["GatewayService", "random_salt", "scrub"]
 
@@ -102,11 +102,28 @@ CHECKPOINTS = Counter("vitrine_gateway_checkpoints_total", "State checkpoints wr
 CHECKPOINT_SECONDS = Counter(
     "vitrine_gateway_checkpoint_seconds_total", "Time spent writing checkpoints (encode + fsync)"
 )
+UNHEARD = Counter(
+    "vitrine_gateway_facts_unheard_total",
+    "Facts the broker PUBACKed with 'no matching subscribers' (dropped): held, published again",
+)
 REDELIVERED = Counter(
     "vitrine_gateway_redelivered_skipped_total",
     "Redelivered inputs a checkpoint already covered: acknowledged, not fed again",
 )
 
+#: PUBACK reason code 16, "No matching subscribers" (MQTT 5 §3.4.2.1): the broker
+#: took the fact and dropped it, nobody holds a subscription for it. Measured
+#: (tests/reliability/test_broker_restart.py): Mosquitto SIGKILLed before its
+#: first autosave comes back without the ingest's session, the gateway is back
+#: first and its facts go nowhere until the ingest resubscribes (up to
+#: server.ingest.consumer.RECONNECT_MAX_S later). So a fact so answered is not
+#: delivered: it is held in the outbox (and the state file) and published again.
+NO_MATCHING_SUBSCRIBERS = 16
+#: Wait before publishing held facts again, doubled while they still go unheard
+#: up to UNHEARD_RETRY_MAX_S: the ingest's reconnect back-off starts at 1 s, and
+#: an absent consumer then costs one publish of the outbox per 30 s, not a storm.
+UNHEARD_RETRY_S = 1.0
+UNHEARD_RETRY_MAX_S = 30.0
 #: Timers (departures, dwells, devices that left) run once a second: the
 #: shortest delay is 5 s, so facts are at most 1 s late.
 TICK_S = 1.0
@@ -151,6 +168,8 @@ class _Inbound:
     received_at: datetime
     #: MQTT DUP flag: the broker sent this PUBLISH before (a redelivery).
     dup: bool = False
+    #: The connection it came on (:class:`ConnectionAcks`): acked only on that one.
+    generation: int = 0
 
 
 @dataclass(slots=True)
@@ -184,6 +203,10 @@ _WAKE = _Inbound("", b"", 0, 0, datetime.fromtimestamp(0, UTC))
 def input_digest(topic: str, payload: bytes) -> str:
     """Identity of an input for recognising its redelivered copy (topic + payload)."""
     return hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=12).hexdigest()
+
+
+def _is_fact(topic: str) -> bool:
+    return "/facts/" in topic
 
 
 def _delivery(infos: Iterable[mqtt.MQTTMessageInfo]) -> bool | None:
@@ -250,6 +273,12 @@ class GatewayService:
         #: In the journal or snapshot, not known to be PUBACKed (published, or to
         #: publish again); pruned and carried into each new snapshot.
         self._outbox: deque[_Out] = deque()
+        #: Mids the broker PUBACKed with "no matching subscribers" (network thread adds).
+        self._unheard: set[int] = set()
+        self._unheard_lock = threading.Lock()
+        #: No fact is published before this (monotonic) time: facts went unheard.
+        self._hold_until = 0.0
+        self._hold_s = UNHEARD_RETRY_S
         #: Digests of the inputs the last checkpoints covered (newest last), at
         #: least REDELIVERY_INPUTS of them; ``_covered_n`` counts them.
         self._covered: deque[list[str]] = deque()
@@ -258,6 +287,9 @@ class GatewayService:
         self._unsent = False
         #: Restored from the state file: covered inputs whose DUP copy to skip.
         self._skip: Multiset[str] = Multiset()
+        #: Handled on an earlier connection, ack not sent (ConnectionAcks): DUP copy to skip.
+        #: Not saved: a checkpoint covers them, so a restart finds them in ``_covered``.
+        self._stale: Multiset[str] = Multiset()
         target = parse_mqtt_url(settings.mqtt_url)
         self.client, self._connect_props = make_client(
             f"vitrine-gateway-{self.store}-{settings.gateway_id}",
@@ -272,6 +304,7 @@ class GatewayService:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
+        self._acks = ConnectionAcks(self.client)
 
     def replace_layout(self, layout: StoreLayout) -> None:
         """Use ``layout`` from the next input on (thread-safe; the refresher calls it).
@@ -322,6 +355,7 @@ class GatewayService:
         if reason_code.is_failure:
             log.error("broker refused the connection", extra={"reason": str(reason_code)})
             return
+        self._acks.connected()
         client.publish(self.state_topic, b"online", qos=1, retain=True)
         # Every CONNACK: a broker that lost its state answers session_present=0
         # and has forgotten our subscriptions (QUALITY.md fact 4).
@@ -340,11 +374,18 @@ class GatewayService:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
     ) -> None:
         self.connected.clear()
+        self._acks.disconnected()
         log.warning("disconnected", extra={"store": self.store, "reason": str(reason_code)})
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         item = _Inbound(
-            msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._clock(), bool(msg.dup)
+            msg.topic,
+            bytes(msg.payload),
+            msg.mid,
+            msg.qos,
+            self._clock(),
+            bool(msg.dup),
+            self._acks.generation,
         )
         waited = False
         while self._accepting:  # when stopping, leave it unacknowledged: it comes back
@@ -360,6 +401,9 @@ class GatewayService:
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
     ) -> None:
+        if getattr(reason_code, "value", 0) == NO_MATCHING_SUBSCRIBERS:
+            with self._unheard_lock:
+                self._unheard.add(mid)
         with self._published:
             self._published.notify_all()
 
@@ -401,7 +445,7 @@ class GatewayService:
                     self._tick()
                 if self._dirty_since is not None:
                     self._group_commit(now - self._dirty_since >= interval)
-                elif self._unsent and self.connected.is_set():
+                elif self._unsent and self.connected.is_set() and not self._holding(now):
                     self._republish()
                 if now >= next_health and self.connected.is_set():
                     next_health = now + self.settings.health_interval_s
@@ -426,7 +470,7 @@ class GatewayService:
                 self._handle(item)
         self._checkpoint()
         while self._outbox and self.connected.is_set() and time.monotonic() < deadline:
-            if self._unsent:
+            if self._unsent and not self._holding(time.monotonic()):
                 self._republish()
             with self._published:
                 self._published.wait(0.05)
@@ -454,16 +498,9 @@ class GatewayService:
         if self._dirty_since is None:
             self._dirty_since = time.monotonic()
         self._pending.append(item)
-        if self._skip:
-            if not item.dup:  # the broker has finished resending: nothing more to skip
-                self._skip.clear()
-            else:
-                digest = input_digest(item.topic, item.payload)
-                if self._skip[digest] > 0:
-                    # Its effect is in the restored state, its facts in the outbox.
-                    self._skip[digest] -= 1
-                    REDELIVERED.inc()
-                    return
+        if self._already_handled(item):
+            REDELIVERED.inc()
+            return
         route = self.router.route(item.topic)
         reason: str | None = None
         code = "rejected"
@@ -534,6 +571,23 @@ class GatewayService:
             self._begin_checkpoint()
             if self._unacked() >= limit:  # one more input would leave too many unacknowledged
                 self._collect(wait=True)
+
+    def _already_handled(self, item: _Inbound) -> bool:
+        """A DUP copy of an input handled before whose acknowledgement never reached
+        the broker: after a restart (:attr:`_skip`, its effect in the restored state
+        and its facts in the outbox) or a reconnect (:attr:`_stale`)."""
+        if not (self._skip or self._stale):
+            return False
+        if not item.dup:  # the broker has finished resending: nothing more to skip
+            self._skip.clear()
+            self._stale.clear()
+            return False
+        digest = input_digest(item.topic, item.payload)
+        for seen in (self._skip, self._stale):
+            if seen[digest] > 0:
+                seen[digest] -= 1
+                return True
+        return False
 
     def _checkpoint(self) -> None:
         """Checkpoint everything handled so far and wait until it is published and acknowledged."""
@@ -638,7 +692,7 @@ class GatewayService:
         new = batch.facts
         self._outbox.extend(new)
         CHECKPOINTS.inc()
-        if not self.connected.is_set():
+        if not self.connected.is_set() or self._holding(time.monotonic()):
             self._unsent = self._unsent or bool(new)
         elif self._unsent:
             self._republish()  # the whole outbox: rare (after a restore or a refusal)
@@ -647,29 +701,69 @@ class GatewayService:
                 out.info = self.client.publish(out.topic, out.payload, qos=1)
         # PUBACKs come back in order: dropping the delivered head keeps this O(new).
         while self._outbox and self._outbox[0].info is not None:
-            if not _delivery((self._outbox[0].info,)):
+            head = self._outbox[0]
+            delivered = self._delivered(head)
+            if delivered is False:
+                head.info = None
+                self._unsent = True
+                # Marks every other entry gone unheard or refused so far, and holds.
+                self._prune_outbox(unheard=int(_is_fact(head.topic)))
+            if not delivered:
                 break
             self._outbox.popleft()
+            self._hold_s = UNHEARD_RETRY_S  # heard: the next hold starts short again
         OUTBOX.set(len(self._outbox))
         for item in batch.inputs:
-            if item.qos > 0:
-                self.client.ack(item.mid, item.qos)
+            if not self._acks.ack(item.generation, item.mid, item.qos):
+                # From an earlier connection, so not acked (ConnectionAcks): the broker
+                # resends it flagged DUP if it still has it; that copy is skipped here
+                # and acked, as after a restore.
+                self._stale[input_digest(item.topic, item.payload)] += 1
         UNACKED.set(self._unacked())
 
-    def _prune_outbox(self) -> None:
-        """Forget what the broker has PUBACKed; mark what paho refused for another try."""
+    def _prune_outbox(self, unheard: int = 0) -> None:
+        """Forget what the broker has PUBACKed; mark what paho refused, and facts that
+        went unheard (``unheard`` more already marked), for another try."""
         keep: deque[_Out] = deque()
         for out in self._outbox:
             if out.info is not None:
-                delivered = _delivery((out.info,))
+                delivered = self._delivered(out)
                 if delivered:
                     continue
                 if delivered is False:
+                    unheard += _is_fact(out.topic)
                     out.info = None
                     self._unsent = True
             keep.append(out)
+        if unheard:
+            self._hold(unheard)
         self._outbox = keep
         OUTBOX.set(len(keep) + len(self._held))
+
+    def _delivered(self, out: _Out) -> bool | None:
+        """Like :func:`_delivery` for one entry, and a fact nobody was subscribed to is not."""
+        assert out.info is not None
+        delivered = _delivery((out.info,))
+        if delivered and self._unheard:
+            with self._unheard_lock:
+                unheard = out.info.mid in self._unheard
+                self._unheard.discard(out.info.mid)  # mids are reused: forget it once seen
+            if unheard and _is_fact(out.topic):
+                return False
+        return delivered
+
+    def _holding(self, now: float) -> bool:
+        return now < self._hold_until
+
+    def _hold(self, count: int) -> None:
+        """Facts went unheard: publish none before the back-off has passed."""
+        UNHEARD.inc(count)
+        log.warning(
+            "facts dropped by the broker for want of a subscriber: held and sent again",
+            extra={"store": self.store, "count": count, "retry_in_s": self._hold_s},
+        )
+        self._hold_until = time.monotonic() + self._hold_s
+        self._hold_s = min(self._hold_s * 2, UNHEARD_RETRY_MAX_S)
 
     def _republish(self) -> None:
         """Publish, in order, every outbox entry not published yet (or refused by paho)."""

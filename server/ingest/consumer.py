@@ -42,7 +42,7 @@ from server.ingest.service import (
     handle_fact_message,
 )
 from vitrine.contracts.topics import TopicError, facts_subscription, parse_topic
-from vitrine.runtime.mqtt import MqttTarget, make_client
+from vitrine.runtime.mqtt import ConnectionAcks, MqttTarget, make_client
 
 __all__ = ["FactConsumer", "is_fact_error", "is_retryable"]
 
@@ -88,17 +88,18 @@ FACT_DB_ERROR_ATTEMPTS = 3
 #: one such batch; larger batches gain little (the commit is already amortised
 #: over 200) and hold more facts unacked at a crash.
 #:
-#: **Off by default (1) until a broker-crash stall is understood.** With batches
-#: of 20 or 200, `tests/reliability/test_broker_restart.py[sigkill]` fails
-#: deterministically: after Mosquitto 2.0.11 is SIGKILLed and restarted from its
-#: snapshot, the ingest reconnects, sits idle and receives no fact again (py-spy:
-#: worker waiting on an empty queue, paho idle). With 1 it passes. Likely cause,
-#: not proved: a batch holds ~a receive maximum of facts unacknowledged, the
-#: snapshot restores them as in flight, and the broker never releases that quota.
-#: ``VITRINE_INGEST_BATCH_MAX`` turns batches on where the broker is not at risk.
-BATCH_MAX = 1
+#:
+#: (Turned off for a while: the broker SIGKILL fault test then failed with
+#: batches. The cause was not batching: a faster ingest let the test kill
+#: Mosquitto before its first autosave, the broker came back without the
+#: ingest's session and dropped the facts published before the ingest
+#: subscribed again. The gateway now holds such facts, gateway.service
+#: NO_MATCHING_SUBSCRIBERS, and acks only on the delivering connection,
+#: vitrine.runtime.mqtt.ConnectionAcks.)
+BATCH_MAX = 200
 
-_Work = tuple[int, int, str, bytes]
+#: (connection generation, mid, qos, topic, payload)
+_Work = tuple[int, int, int, str, bytes]
 _T = TypeVar("_T")
 
 
@@ -153,7 +154,9 @@ class FactConsumer:
         # RECONNECT_MAX_S: a broker restart is noticed within seconds.
         self._client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._acks = ConnectionAcks(self._client)
         self._queues: list[queue.Queue[_Work | None]] = [
             queue.Queue(maxsize=INTAKE_QUEUE) for _ in range(workers)
         ]
@@ -197,15 +200,32 @@ class FactConsumer:
         if rc.is_failure:
             log.warning("broker refused the connection", extra={"reason": str(rc)})
             return
+        self._acks.connected()
+        if self._acks.generation > 1 and not getattr(flags, "session_present", True):
+            # The broker restarted without our session (a crash before its autosave):
+            # facts published before we subscribe again find no subscriber. The
+            # gateway holds those (PUBACK "no matching subscribers") and sends again.
+            log.warning("the broker lost our session; subscribing again")
         # Every CONNACK: a broker that lost our session has no subscription for us.
         client.subscribe(self._subscription, qos=1)
         self.subscribed.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
+        self._acks.disconnected()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         parts = message.topic.split("/")
         store = parts[2] if len(parts) > 2 else ""
         index = zlib.crc32(store.encode()) % len(self._queues)
-        item = (message.mid, message.qos, message.topic, bytes(message.payload))
+        item = (
+            self._acks.generation,
+            message.mid,
+            message.qos,
+            message.topic,
+            bytes(message.payload),
+        )
         while not self._stop.is_set():  # stopping: leave it unacknowledged, it comes back
             try:
                 self._queues[index].put(item, timeout=0.5)
@@ -240,7 +260,7 @@ class FactConsumer:
                 outcomes = self._retrying(
                     handle_fact_batch,
                     self._engine,
-                    [(topic, payload) for _, _, topic, payload in batch],
+                    [(topic, payload) for _, _, _, topic, payload in batch],
                     self._config,
                 )
             except Exception as exc:
@@ -252,22 +272,23 @@ class FactConsumer:
                 )
             else:
                 self.batches += 1
-                for (mid, qos, _, _), outcome in zip(batch, outcomes, strict=True):
-                    self._acknowledge(mid, qos, outcome)
+                for (generation, mid, qos, _, _), outcome in zip(batch, outcomes, strict=True):
+                    self._acknowledge(generation, mid, qos, outcome)
                 self._committed(outcomes)
                 return
-        for mid, qos, topic, payload in batch:
+        for generation, mid, qos, topic, payload in batch:
             alone = self._handle(topic, payload)
             if alone is None:
                 if self._stop.is_set():
                     return  # stopping with the fact uncommitted: not acked, redelivered later
                 continue  # neither applied nor dead-lettered (logged): unacked, never lost
-            self._acknowledge(mid, qos, alone)
+            self._acknowledge(generation, mid, qos, alone)
             self._committed([alone])
 
-    def _acknowledge(self, mid: int, qos: int, outcome: str) -> None:
+    def _acknowledge(self, generation: int, mid: int, qos: int, outcome: str) -> None:
         self.counts[outcome] += 1
-        self._client.ack(mid, qos)
+        # From an earlier connection: not acked; the broker resends it if it still has it.
+        self._acks.ack(generation, mid, qos)
 
     def _committed(self, outcomes: Sequence[str]) -> None:
         if self._on_committed is not None and any(o != "duplicate" for o in outcomes):

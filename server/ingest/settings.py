@@ -15,8 +15,8 @@ class IngestSettings(ServerSettings):
     #: The MQTT client id: the broker keeps this session's queue while we are away,
     #: so two ingest processes on one database must use different ids.
     ingest_client_id: str = "vitrine-server-ingest"
-    #: Facts applied per transaction at most (server.ingest.consumer.BATCH_MAX:
-    #: 1, batches off by default, and why).
-    ingest_batch_max: int = Field(default=1, ge=1, le=1000)
+    #: Facts applied per transaction at most (server.ingest.consumer.BATCH_MAX);
+    #: 1 applies each fact in its own transaction.
+    ingest_batch_max: int = Field(default=200, ge=1, le=1000)
     #: Online views considered at arrival (days); see server.engine.EngineSettings.
     view_window_days: int = 30

@@ -261,6 +261,8 @@ def test_the_shopper_count_is_read_again_when_someone_arrives(
     # Settled: the map read at load and on connecting, the alert list read on connecting.
     while time.monotonic() < deadline and (len(map_reads) < 2 or not list_reads):
         time.sleep(0.05)
+    # The lists read on connecting are on screen: their cards are not fresh arrivals.
+    expect(page.locator("body[data-lists-shown]")).to_be_attached(timeout=LIVE_MS)
     seen = page.get_by_test_id("arrival-card").evaluate_all("cs => cs.map(c => c.dataset.visit)")
     before = len(map_reads)
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import paho.mqtt.client as mqtt
 import pytest
@@ -27,7 +28,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.layouts import APP_UUID, gateway_layout
-from tests.support.services import Broker
+from tests.support.services import Broker, free_port
 from vitrine.contracts.facts import ItemArrived, ShopperEntered, parse_fact
 
 pytestmark = pytest.mark.mqtt
@@ -90,7 +91,7 @@ def espresense(rssi: float) -> bytes:
 class Listener:
     """A paho subscriber collecting everything under the store's namespace."""
 
-    def __init__(self, broker: Broker, store: str) -> None:
+    def __init__(self, broker: Broker, store: str, topic: str = "#") -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._cond = threading.Condition()
         self.client = mqtt.Client(
@@ -98,7 +99,7 @@ class Listener:
         )
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port)
-        self.client.subscribe(f"vitrine/v1/{store}/#", qos=1)
+        self.client.subscribe(f"vitrine/v1/{store}/{topic}", qos=1)
         self.client.loop_start()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -376,3 +377,48 @@ def test_checkpoints_of_one_input_each_still_remember_enough_covered_inputs(
     finally:
         if first._journal is not None:
             first._journal.close()
+
+
+OPS_PORT = free_port()
+
+
+def _unheard(port: int) -> float:
+    """The gateway's ``vitrine_gateway_facts_unheard_total`` (0 before it serves)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+    except httpx.HTTPError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("vitrine_gateway_facts_unheard_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("gateway_env", [{"VITRINE_OPS_PORT": str(OPS_PORT)}])
+def test_a_fact_nobody_was_subscribed_to_is_held_and_sent_when_a_consumer_subscribes(
+    mosquitto: Broker, store: str, gateway: subprocess.Popen[bytes]
+) -> None:
+    """PUBACK "no matching subscribers" (16) is not a delivery: the broker dropped the
+    fact. Seen after a broker crash that lost the ingest's session
+    (tests/reliability/test_broker_restart.py); here nobody subscribes at first."""
+    state = Listener(mosquitto, store, "gateway/#")
+    facts: Listener | None = None
+    try:
+        state.wait_for(lambda m: m[1] == b"online")
+        state.publish(f"{store}/tevents/fx9600", zebra(1, SGTIN_HEX))
+        time.sleep(0.6)  # pacing: the second read must fall outside dedupe_s (0.5 s)
+        state.publish(f"{store}/tevents/fx9600", zebra(2, SGTIN_HEX))
+        deadline = time.monotonic() + 20
+        while _unheard(OPS_PORT) < 1:  # published, and dropped by the broker
+            assert time.monotonic() < deadline, "the fact was never published"
+            time.sleep(0.05)
+        facts = Listener(mosquitto, store, "facts/+")
+        (arrived,) = facts.wait_for(lambda m: m[0].endswith("/facts/item_arrived"), timeout=20)
+        fact = parse_fact(arrived[1])
+        assert isinstance(fact, ItemArrived) and fact.epc == SGTIN_HEX.upper()
+        time.sleep(2.5)  # a second copy would come within the next hold (<= 2 s)
+        assert [m[0] for m in facts.messages] == [arrived[0]], "published once, once heard"
+    finally:
+        state.close()
+        if facts is not None:
+            facts.close()

@@ -10,6 +10,7 @@ the message's effect is committed or handed on (QUALITY.md fact 1).
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -18,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-__all__ = ["MqttTarget", "make_client", "parse_mqtt_url"]
+__all__ = ["ConnectionAcks", "MqttTarget", "make_client", "parse_mqtt_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +85,61 @@ def make_client(
     props.SessionExpiryInterval = session_expiry_s
     props.ReceiveMaximum = receive_maximum
     return client, props
+
+
+class ConnectionAcks:
+    """Acknowledge an inbound QoS 1/2 message only on the connection that delivered it.
+
+    A message's packet id is only meaningful to the broker session that sent it.
+    After a reconnect the broker may have restarted from an older snapshot
+    (SIGKILL, ``autosave_interval``): a PUBACK for an id from the old connection
+    then names a message it does not know, or another one, and Mosquitto 2.0.11
+    (Debian 12's) miscounts its in-flight quota on such a PUBACK (fixed in 2.0.13,
+    eclipse/mosquitto#2306): measured, the ingest then never received another
+    fact (tests/reliability/test_broker_restart.py). So an ack for a message of
+    an earlier connection is not sent: if the broker still holds that message it
+    resends it on the new connection (MQTT 5 §4.4, DUP set), where the consumer,
+    idempotent, finds it a duplicate and acks *that* copy; if the broker lost it,
+    there is nothing to ack.
+
+    Call :meth:`connected` from ``on_connect`` (a successful CONNACK),
+    :meth:`disconnected` from ``on_disconnect``, stamp each message with
+    :attr:`generation` in ``on_message`` (all on paho's network thread) and ack
+    with :meth:`ack` from any thread.
+    """
+
+    def __init__(self, client: mqtt.Client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._live = False
+        #: Acks not sent because their message came on an earlier connection.
+        self.stale = 0
+
+    @property
+    def generation(self) -> int:
+        """The current connection's number (stamp inbound messages with it)."""
+        return self._generation
+
+    def connected(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._live = True
+
+    def disconnected(self) -> None:
+        with self._lock:
+            self._live = False
+
+    def ack(self, generation: int, mid: int, qos: int) -> bool:
+        """Send the ack if the message came on this live connection; ``False`` if skipped."""
+        if qos == 0:
+            return True
+        # Held while queueing the PUBACK: a reconnect cannot slip between the check
+        # and the send (paho's ack only appends to its out queue: no lock taken
+        # in the network thread is waited on here).
+        with self._lock:
+            if not self._live or generation != self._generation:
+                self.stale += 1
+                return False
+            self._client.ack(mid, qos)
+            return True

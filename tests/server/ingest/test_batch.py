@@ -105,9 +105,9 @@ class Recording(FactConsumer):
         self.acked: list[int] = []
         self.wakes = 0
 
-    def _acknowledge(self, mid: int, qos: int, outcome: str) -> None:
+    def _acknowledge(self, generation: int, mid: int, qos: int, outcome: str) -> None:
         self.acked.append(mid)
-        super()._acknowledge(mid, qos, outcome)
+        super()._acknowledge(generation, mid, qos, outcome)
 
     def _woken(self) -> None:
         self.wakes += 1
@@ -162,8 +162,11 @@ class Facts:
         return f"30399{self.store[-8:].upper()}{i:011X}"
 
 
-def _work(facts: list[Fact]) -> list[tuple[int, int, str, bytes]]:
-    return [(mid, 1, fact_topic(f.store, f.kind), dump_fact(f)) for mid, f in enumerate(facts, 1)]
+def _work(facts: list[Fact]) -> list[tuple[int, int, int, str, bytes]]:
+    """Facts as delivered on connection 0 (never live here: the acks are counted, not sent)."""
+    return [
+        (0, mid, 1, fact_topic(f.store, f.kind), dump_fact(f)) for mid, f in enumerate(facts, 1)
+    ]
 
 
 def _applied(engine: Engine, facts: list[Fact]) -> set[str]:
@@ -235,7 +238,7 @@ def test_a_bad_fact_in_a_batch_is_dead_lettered_alone(committed_engine: Engine) 
         f.entered(),
     ]
     work = _work(facts)
-    invalid = (6, 1, fact_topic(f.store, "item_arrived"), b'{"not": "a fact"}')
+    invalid = (0, 6, 1, fact_topic(f.store, "item_arrived"), b'{"not": "a fact"}')
     consumer = Recording(committed_engine)
     consumer.process([*work[:2], invalid, *work[2:]])
 
@@ -322,16 +325,16 @@ def test_stopping_during_an_outage_leaves_the_batch_unacked(committed_engine: En
 
 
 def test_a_worker_takes_what_is_waiting_and_never_waits() -> None:
-    work: queue.Queue[tuple[int, int, str, bytes] | None] = queue.Queue()
-    one = (1, 1, "t", b"")
+    work: queue.Queue[tuple[int, int, int, str, bytes] | None] = queue.Queue()
+    one = (0, 1, 1, "t", b"")
     assert _take_waiting(work, one, 200) == ([one], False)  # alone, at once
     for mid in range(2, 300):
-        work.put((mid, 1, "t", b""))
+        work.put((0, mid, 1, "t", b""))
     batch, stopping = _take_waiting(work, one, 200)
-    assert [w[0] for w in batch] == list(range(1, 201)) and not stopping
+    assert [w[1] for w in batch] == list(range(1, 201)) and not stopping
     work.put(None)
-    batch, stopping = _take_waiting(work, (0, 1, "t", b""), 200)
-    assert [w[0] for w in batch] == [0, *range(201, 300)] and stopping
+    batch, stopping = _take_waiting(work, (0, 0, 1, "t", b""), 200)
+    assert [w[1] for w in batch] == [0, *range(201, 300)] and stopping
 
 
 # -- equivalence: any interleaving, any batching, duplicates → the one-by-one state --------
@@ -438,7 +441,7 @@ def test_the_worker_thread_batches_a_backlog(committed_engine: Engine) -> None:
     f = Facts(s)
     facts: list[Fact] = [f.arrived(f.epc(i)) for i in range(30)]
     consumer = Recording(committed_engine)
-    work: queue.Queue[tuple[int, int, str, bytes] | None] = queue.Queue()
+    work: queue.Queue[tuple[int, int, int, str, bytes] | None] = queue.Queue()
     for item in _work(facts):
         work.put(item)
     work.put(None)
