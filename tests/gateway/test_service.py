@@ -133,20 +133,34 @@ def store() -> str:
 
 
 @pytest.fixture
-def gateway_env() -> dict[str, str]:
-    """Extra settings for the gateway (a test parametrizes this to change them)."""
-    return {}
+def gateway_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Extra settings for the gateway: a test parametrizes this to change them, or
+    indirectly with ``"ops"`` for a free ops port (chosen now, not at collection)."""
+    param = getattr(request, "param", {})
+    if param == "ops":
+        return {"VITRINE_OPS_PORT": str(free_port())}
+    return dict(param)
+
+
+@pytest.fixture
+def gateway_broker(request: pytest.FixtureRequest, mosquitto: Broker) -> Broker:
+    """The gateway's broker: the session's, or (indirect ``"own"``) the test's own —
+    the session's keeps other tests' persistent fact subscriptions."""
+    if getattr(request, "param", None) == "own":
+        own: Broker = request.getfixturevalue("fresh_mosquitto")
+        return own
+    return mosquitto
 
 
 @pytest.fixture
 def gateway(
-    mosquitto: Broker, store: str, tmp_path: Path, gateway_env: dict[str, str]
+    gateway_broker: Broker, store: str, tmp_path: Path, gateway_env: dict[str, str]
 ) -> Iterator[subprocess.Popen[bytes]]:
     layout = tmp_path / "store.yaml"
     layout.write_text(yaml.safe_dump(gateway_layout(store)))
     env = {
         **os.environ,
-        "VITRINE_MQTT_URL": mosquitto.url,
+        "VITRINE_MQTT_URL": gateway_broker.url,
         "VITRINE_APP_BEACON_UUID": APP_UUID,
         "VITRINE_HEALTH_INTERVAL_S": "1",
         **gateway_env,
@@ -379,9 +393,6 @@ def test_checkpoints_of_one_input_each_still_remember_enough_covered_inputs(
             first._journal.close()
 
 
-OPS_PORT = free_port()
-
-
 def _unheard(port: int) -> float:
     """The gateway's ``vitrine_gateway_facts_unheard_total`` (0 before it serves)."""
     try:
@@ -394,14 +405,19 @@ def _unheard(port: int) -> float:
     return 0.0
 
 
-@pytest.mark.parametrize("gateway_env", [{"VITRINE_OPS_PORT": str(OPS_PORT)}])
+@pytest.mark.parametrize("gateway_env", ["ops"], indirect=True)
+@pytest.mark.parametrize("gateway_broker", ["own"], indirect=True)
 def test_a_fact_nobody_was_subscribed_to_is_held_and_sent_when_a_consumer_subscribes(
-    mosquitto: Broker, store: str, gateway: subprocess.Popen[bytes]
+    gateway_broker: Broker,
+    store: str,
+    gateway_env: dict[str, str],
+    gateway: subprocess.Popen[bytes],
 ) -> None:
     """PUBACK "no matching subscribers" (16) is not a delivery: the broker dropped the
     fact. Seen after a broker crash that lost the ingest's session
     (tests/reliability/test_broker_restart.py); here nobody subscribes at first."""
-    state = Listener(mosquitto, store, "gateway/#")
+    ops_port = int(gateway_env["VITRINE_OPS_PORT"])
+    state = Listener(gateway_broker, store, "gateway/#")
     facts: Listener | None = None
     try:
         state.wait_for(lambda m: m[1] == b"online")
@@ -409,10 +425,10 @@ def test_a_fact_nobody_was_subscribed_to_is_held_and_sent_when_a_consumer_subscr
         time.sleep(0.6)  # pacing: the second read must fall outside dedupe_s (0.5 s)
         state.publish(f"{store}/tevents/fx9600", zebra(2, SGTIN_HEX))
         deadline = time.monotonic() + 20
-        while _unheard(OPS_PORT) < 1:  # published, and dropped by the broker
+        while _unheard(ops_port) < 1:  # published, and dropped by the broker
             assert time.monotonic() < deadline, "the fact was never published"
             time.sleep(0.05)
-        facts = Listener(mosquitto, store, "facts/+")
+        facts = Listener(gateway_broker, store, "facts/+")
         (arrived,) = facts.wait_for(lambda m: m[0].endswith("/facts/item_arrived"), timeout=20)
         fact = parse_fact(arrived[1])
         assert isinstance(fact, ItemArrived) and fact.epc == SGTIN_HEX.upper()
