@@ -306,6 +306,10 @@ class Pipeline:
             self.health.event("scanner", self._scanners[device][0], event, t)
             return []
         self.health.event("reader", device, event, t)
+        if event.antenna is not None and event.event == "antenna_disconnected":
+            self.items.antenna_down(device, event.antenna)
+        elif event.antenna is not None and event.event == "antenna_connected":
+            self.items.antenna_up(device, event.antenna, t)
         if event.event != "overflow":
             return []
         when = datetime.fromtimestamp(t, UTC)

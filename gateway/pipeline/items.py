@@ -13,6 +13,12 @@ Rules (constants and their reasons in :class:`gateway.pipeline.rules.ItemRules`)
   A for ``move_sustain_s``.
 - **Departure:** an item unseen in its zone for the zone type's delay departs;
   ``occurred_at`` is last-seen + delay, so a replay yields the same fact id.
+- **A dead antenna is not an empty shelf:** while the reader reports the antenna
+  that last saw an item disconnected, the item does not depart; when it is back
+  the item's departure clock restarts then (as after a gateway restart). With
+  fast departures (a fitting room's 5 s) one failed antenna would otherwise
+  tell every phone its items had left the store (the ``dead-antenna`` scenario
+  of ``vitrine bench``).
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ class ItemTracker:
         self._items: dict[Epc, _Item] = {}
         #: (reader, antenna) -> smoothed interval between two reads of one tag.
         self._cadence: dict[tuple[str, int | None], float] = {}
+        #: Antennas their reader reports disconnected: their items do not depart.
+        self._down: set[tuple[str, int]] = set()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -144,11 +152,29 @@ class ItemTracker:
         self._prune(item, t)
         return self._decide(epc, item, t)
 
+    def antenna_down(self, reader: str, antenna: int) -> None:
+        """The reader reports ``antenna`` disconnected: hold its items' departures."""
+        self._down.add((reader, antenna))
+
+    def antenna_up(self, reader: str, antenna: int, t: float) -> None:
+        """``antenna`` is back: its items' departure clocks restart at ``t``."""
+        if (reader, antenna) not in self._down:
+            return
+        self._down.discard((reader, antenna))
+        for item in self._items.values():
+            if item.reader == reader and item.antenna == antenna and item.zone is not None:
+                item.last_seen = max(item.last_seen, t)
+
     def tick(self, t: float) -> list[Fact]:
         facts: list[Fact] = []
+        down = self._down
         for epc in list(self._items):
             item = self._items[epc]
-            if item.zone is not None and item.zone_type is not None:
+            if (
+                item.zone is not None
+                and item.zone_type is not None
+                and not (down and (item.reader, item.antenna) in down)
+            ):
                 deadline = item.last_seen + self._rules.departure_for(item.zone_type)
                 if t >= deadline:
                     facts.append(self._fact(ItemDeparted, epc, item, deadline))

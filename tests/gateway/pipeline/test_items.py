@@ -253,3 +253,28 @@ def test_overflow_events_report_the_loss_and_antennas_feed_health(pipeline: Pipe
     assert report["disconnected_antennas"] == [3]
     assert report["overflows"] == 1 and report["lost_reads"] == 42
     assert report["last_heartbeat"] == at(2).isoformat()
+
+
+def test_a_dead_antenna_holds_its_items_and_restarts_their_clock_when_back() -> None:
+    """Fitting-room items (15 s departure) on an antenna the reader reports
+    disconnected stay put; once it is back, unseen items depart 15 s later."""
+    pipeline = make_pipeline()
+    other = Epc("E28011002000564500000099")
+    for t in (0, 1):
+        feed(pipeline, t, read(antenna=2))
+        feed(pipeline, t, read(other, antenna=3))
+    pipeline.feed(
+        DeviceEvent(device="fx1", event="antenna_disconnected", timestamp=None, antenna=2), at(5)
+    )
+    facts = [f for s in range(2, 300) for f in pipeline.tick(at(s))]
+    # The till's item (antenna 3, alive) departs as usual; the fitting room's stays.
+    assert [(f.kind, f.epc) for f in facts if isinstance(f, ItemDeparted)] == [
+        ("item_departed", other)
+    ]
+    pipeline.feed(
+        DeviceEvent(device="fx1", event="antenna_connected", timestamp=None, antenna=2), at(300)
+    )
+    assert [f for s in range(300, 315) for f in pipeline.tick(at(s))] == []
+    (gone,) = pipeline.tick(at(315))
+    assert isinstance(gone, ItemDeparted) and gone.epc == SGTIN
+    assert gone.occurred_at == at(315)
