@@ -31,8 +31,9 @@ from mobile_api.settings import MobileApiSettings
 from mobile_api.tokens import TokenSigner
 from server import migrate
 from server.db import make_engine, session_factory
-from server.models import Store, Zone, ZoneType
+from server.models import ZoneType
 from tests.support.services import Broker, free_port
+from tests.support.stores import add_store
 
 #: Per operation: enough to try each parameter's shape, small enough for CI.
 MAX_EXAMPLES = 20
@@ -56,21 +57,11 @@ def _wait(predicate: Callable[[], bool], what: str, timeout_s: float = 15.0) -> 
 def _seed(url: str) -> None:
     engine = make_engine(url)
     with session_factory(engine) as session:
-        session.add(Store(id="paris-01", name="Paris"))
-        session.flush()
-        for zone_id, kind in (("entrance", ZoneType.ENTRANCE), ("denim", ZoneType.SALES_FLOOR)):
-            session.add(
-                Zone(
-                    store_id="paris-01",
-                    id=zone_id,
-                    name=zone_id,
-                    type=kind,
-                    area_x=0,
-                    area_y=0,
-                    area_w=1,
-                    area_h=1,
-                )
-            )
+        zones = [
+            ("entrance", "entrance", ZoneType.ENTRANCE),
+            ("denim", "denim", ZoneType.SALES_FLOOR),
+        ]
+        add_store(session, "paris-01", "Paris", zones)
         session.commit()
     engine.dispose()
 

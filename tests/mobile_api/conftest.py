@@ -24,9 +24,10 @@ from mobile_api.app import create_app, uvicorn_config
 from mobile_api.settings import MobileApiSettings
 from server import migrate
 from server.db import make_engine, session_factory
-from server.models import Store, Zone, ZoneType
+from server.models import Store, ZoneType
 from tests.support.phones import register_and_log_in
 from tests.support.services import Broker, free_port
+from tests.support.stores import add_store
 from vitrine.contracts.events import GuidanceEvent
 from vitrine.contracts.ids import EventId, StoreId
 from vitrine.contracts.topics import shopper_out_topic
@@ -75,21 +76,11 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url, poolclass=NullPool) if "sqlite" in db_url else make_engine(db_url)
     with session_factory(eng) as session:
         if session.get(Store, STORE) is None:
-            session.add(Store(id=STORE, name="Paris"))
-            session.flush()
-            for zone_id, kind in (("entrance", ZoneType.ENTRANCE), ("denim", ZoneType.SALES_FLOOR)):
-                session.add(
-                    Zone(
-                        store_id=STORE,
-                        id=zone_id,
-                        name=zone_id.title(),
-                        type=kind,
-                        area_x=0,
-                        area_y=0,
-                        area_w=1,
-                        area_h=1,
-                    )
-                )
+            zones = [
+                ("entrance", "Entrance", ZoneType.ENTRANCE),
+                ("denim", "Denim", ZoneType.SALES_FLOOR),
+            ]
+            add_store(session, STORE, "Paris", zones)
             session.commit()
     yield eng
     eng.dispose()

@@ -28,10 +28,11 @@ from server import migrate
 from server.app import create_app as create_server_app
 from server.auth.tokens import Principal, Role, issue_token
 from server.db import make_engine, session_factory
-from server.models import Store, Zone, ZoneType
+from server.models import ZoneType
 from server.settings import ServerSettings
 from tests.support.phones import register_and_log_in
 from tests.support.services import Broker
+from tests.support.stores import add_store
 from vitrine.runtime.settings import SettingsError
 
 SECRET = "http-limits-test-secret-not-for-production"
@@ -58,21 +59,11 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     with session_factory(eng) as session:
-        session.add(Store(id=STORE, name="Paris"))
-        session.flush()
-        for zone_id, kind in (("entrance", ZoneType.ENTRANCE), ("denim", ZoneType.SALES_FLOOR)):
-            session.add(
-                Zone(
-                    store_id=STORE,
-                    id=zone_id,
-                    name=zone_id,
-                    type=kind,
-                    area_x=0,
-                    area_y=0,
-                    area_w=1,
-                    area_h=1,
-                )
-            )
+        zones = [
+            ("entrance", "entrance", ZoneType.ENTRANCE),
+            ("denim", "denim", ZoneType.SALES_FLOOR),
+        ]
+        add_store(session, STORE, "Paris", zones)
         session.commit()
     yield eng
     eng.dispose()

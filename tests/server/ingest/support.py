@@ -37,11 +37,10 @@ from server.models import (
     ProductView,
     Rack,
     ShopperProfile,
-    Store,
     Variant,
-    Zone,
     ZoneType,
 )
+from tests.support.stores import add_store
 from vitrine.contracts.app_token import rotating_token, window_of
 from vitrine.contracts.ids import DeviceToken
 
@@ -106,28 +105,15 @@ def seed(engine: Engine, *, consents: tuple[ConsentPurpose, ...] = GRANTED_ALL) 
     now = datetime.now(UTC)
     secret = secrets.token_bytes(32)
     with Session(engine) as s:
-        s.add(Store(id=store, name=f"Lyon {tag}"))
-        for zid, name, ztype in [
+        zones = [
             ("entrance", "Entrance", ZoneType.ENTRANCE),
             ("women", "Women", ZoneType.SALES_FLOOR),
             ("back", "Stockroom", ZoneType.STOCKROOM),
             ("fit-1", "Fitting room 1", ZoneType.FITTING_ROOM),
             ("till-1", "Till", ZoneType.TILL),
             ("exit", "Exit", ZoneType.EXIT),
-        ]:
-            s.add(
-                Zone(
-                    store_id=store,
-                    id=zid,
-                    name=name,
-                    type=ztype,
-                    area_x=0,
-                    area_y=0,
-                    area_w=1,
-                    area_h=1,
-                )
-            )
-        s.flush()
+        ]
+        add_store(s, store, f"Lyon {tag}", zones)
         s.add(Rack(store_id=store, id="r3", zone_id="women", name="R3", position_x=1, position_y=1))
         a = Product(name="Linen shirt", category="shirts")
         b = Product(name="Wool coat", category="coats")

@@ -14,31 +14,18 @@ from typing import Any
 
 from sqlmodel import Session
 
-from server.models import ShopperProfile, Store, StoreVisit, Zone, ZoneType
+from server.models import ShopperProfile, StoreVisit, ZoneType
 from server.models.journeys import DeviceKind
 from tests.server.ingest_web.support import bearer, client_on
+from tests.support.stores import add_store
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 
 
 def _store(session: Session) -> str:
     store = f"s-{uuid.uuid4().hex[:8]}"
-    session.add(Store(id=store, name="Lyon"))
-    session.flush()
-    for zone, kind in (("entrance", ZoneType.ENTRANCE), ("floor", ZoneType.SALES_FLOOR)):
-        session.add(
-            Zone(
-                store_id=store,
-                id=zone,
-                name=zone,
-                type=kind,
-                area_x=0,
-                area_y=0,
-                area_w=1,
-                area_h=1,
-            )
-        )
-    session.flush()
+    zones = [("entrance", "entrance", ZoneType.ENTRANCE), ("floor", "floor", ZoneType.SALES_FLOOR)]
+    add_store(session, store, "Lyon", zones)
     return store
 
 
