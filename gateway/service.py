@@ -78,7 +78,14 @@ from gateway.settings import GatewaySettings
 from vitrine.contracts.facts import Fact, dump_fact
 from vitrine.contracts.ids import IdError
 from vitrine.contracts.layout import StoreLayout
-from vitrine.contracts.topics import deadletter_topic, fact_topic, gateway_state_topic, health_topic
+from vitrine.contracts.topics import (
+    TopicError,
+    deadletter_topic,
+    fact_topic,
+    gateway_state_topic,
+    health_topic,
+    parse_topic,
+)
 from vitrine.runtime.mqtt import ConnectionAcks, make_client, parse_mqtt_url
 
 __all__ = ["GatewayService", "random_salt", "scrub"]
@@ -206,7 +213,10 @@ def input_digest(topic: str, payload: bytes) -> str:
 
 
 def _is_fact(topic: str) -> bool:
-    return "/facts/" in topic
+    try:
+        return parse_topic(topic).channel == "facts"
+    except TopicError:
+        return False
 
 
 def _delivery(infos: Iterable[mqtt.MQTTMessageInfo]) -> bool | None:

@@ -22,7 +22,7 @@ import queue
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from firmware_sim.engine import Simulation
@@ -82,18 +82,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    base = make_url(postgres_url)
-    name = f"{base.database}_walk_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield base.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+def database(postgres_database: Callable[[], str]) -> str:
+    """A database of the walk's own: its processes commit for real."""
+    return postgres_database()
 
 
 class Out:
