@@ -449,6 +449,12 @@ class GatewayService:
                         self._handle(item)
                 QUEUE_DEPTH.set(self._queue.qsize())
                 self._collect(wait=False)
+                if self._unheard:
+                    # A fact went unheard: mark it now, wherever it sits in the
+                    # outbox. _collect looks at the head only, and only when a
+                    # checkpoint lands; once input stops, none does, and a fact
+                    # behind the head would wait for the periodic prune.
+                    self._prune_outbox()
                 now = time.monotonic()
                 if now >= next_tick:
                     next_tick = now + TICK_S
@@ -735,6 +741,7 @@ class GatewayService:
         """Forget what the broker has PUBACKed; mark what paho refused, and facts that
         went unheard (``unheard`` more already marked), for another try."""
         keep: deque[_Out] = deque()
+        waiting: set[int] = set()  # mids of entries whose PUBACK has not come yet
         for out in self._outbox:
             if out.info is not None:
                 delivered = self._delivered(out)
@@ -744,7 +751,16 @@ class GatewayService:
                     unheard += _is_fact(out.topic)
                     out.info = None
                     self._unsent = True
+                else:
+                    waiting.add(out.info.mid)
             keep.append(out)
+        with self._unheard_lock:
+            # Every other mid is no outbox entry's: a health report or the state
+            # line nobody subscribes to, or a copy published again since. Kept, it
+            # would mark the fact that reuses the mid (after 65,535 publishes).
+            # Safe against a PUBACK racing this scan: one for an entry seen
+            # waiting keeps its mid; one seen delivered had run on_publish first.
+            self._unheard &= waiting
         if unheard:
             self._hold(unheard)
         self._outbox = keep
