@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 from firmware_sim.engine import Simulation
 from firmware_sim.scenario import load_scenario
 from firmware_sim.shell import run_simulation
+from gateway.pipeline.rules import PipelineRules
 from server import migrate
 from server.analytics.service import funnel
 from server.catalogue.service import import_catalogue, parse_catalogue
@@ -222,9 +223,7 @@ def test_a_shopper_who_viewed_online_is_guided_in_store_and_the_journey_is_recor
         group.wait_until(gateway, lambda: _ready(gateway_port))
         run_simulation(sim, speed=SPEED, out=None, truth=None, mqtt_url=mosquitto.url)
 
-        # The walk is over in the store; let the till's last facts land. (The exit is
-        # not awaited: at this speed the gateway closes a visit 60 s of wall time
-        # after the phone's last report, longer than this test should take.)
+        # The walk is over in the store; let the till's last facts land.
         def settled() -> bool:
             with Session(engine) as s:
                 return (
@@ -238,6 +237,16 @@ def test_a_shopper_who_viewed_online_is_guided_in_store_and_the_journey_is_recor
                 )
 
         group.wait_until(ingest, settled, timeout_s=DEADLINE_S)
+
+        # The exit: at 6x the phones cross the exit zone in well under the gateway's
+        # exit_confirm_s (wall clock), so each visit is closed by the safety net,
+        # left_timeout_s of silence after the walk's last report.
+        def closed() -> bool:
+            with Session(engine) as s:
+                visit = s.exec(select(StoreVisit).where(StoreVisit.profile_id == everyone)).first()
+                return visit is not None and visit.ended_at is not None
+
+        group.wait_until(ingest, closed, timeout_s=PipelineRules().shoppers.left_timeout_s + 30)
         seen = out.drain()
     finally:
         out.close()
@@ -277,6 +286,15 @@ def test_a_shopper_who_viewed_online_is_guided_in_store_and_the_journey_is_recor
     # Without staff_recognition: guidance still reaches the phone, staff get no alert.
     assert any(t.endswith(f"/out/shopper/{no_staff}/guidance") for t, _ in seen)
 
+    # -- the exit: the visit closed on the phone, with what was tried on and bought.
+    [closing] = [b for t, b in seen if t.endswith(f"/out/shopper/{everyone}/visit_closed")]
+    assert closing["visit_id"] == visit_of[everyone]
+    assert closing["tried_on"] >= 1 and closing["bought"] >= 1, closing
+    assert 0 < closing["duration_s"] <= DURATION_S, closing
+    # Every visit is closed: the one without consent too (footfall), none left open.
+    with Session(engine) as s:
+        assert all(v.ended_at is not None for v in s.exec(select(StoreVisit)).all())
+
     # -- the journey: tried on in a fitting room, bought at the till, on the timeline and funnel.
     with Session(engine) as s:
         steps = s.exec(
@@ -287,7 +305,7 @@ def test_a_shopper_who_viewed_online_is_guided_in_store_and_the_journey_is_recor
         kinds_a = [str(i.kind) for i in steps if i.product_id == product_a]
         assert "tried_on" in kinds_a and "bought" in kinds_a, [str(i.kind) for i in steps]
         assert kinds_a.index("tried_on") < kinds_a.index("bought")
-        assert {str(i.kind) for i in steps} >= {"viewed", "visited", "guided", "located"}
+        assert {str(i.kind) for i in steps} >= {"viewed", "visited", "guided", "located", "left"}
         funnel_report = funnel(
             s,
             start=start - timedelta(days=10),
