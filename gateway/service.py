@@ -113,6 +113,10 @@ UNHEARD = Counter(
     "vitrine_gateway_facts_unheard_total",
     "Facts the broker PUBACKed with 'no matching subscribers' (dropped): held, published again",
 )
+CONNECTS = Counter(
+    "vitrine_gateway_connects_total",
+    "Connections the broker accepted, each followed by a subscription to the readers' topics",
+)
 REDELIVERED = Counter(
     "vitrine_gateway_redelivered_skipped_total",
     "Redelivered inputs a checkpoint already covered: acknowledged, not fed again",
@@ -370,6 +374,7 @@ class GatewayService:
         # Every CONNACK: a broker that lost its state answers session_present=0
         # and has forgotten our subscriptions (QUALITY.md fact 4).
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.router.subscriptions])
+        CONNECTS.inc()  # after the SUBSCRIBE is queued: a reconnect counted is subscribed
         self.connected.set()
         log.info(
             "connected",

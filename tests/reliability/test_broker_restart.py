@@ -42,7 +42,7 @@ from server.db import make_engine
 from server.models import ItemObservation
 from server.stores.service import import_layout, parse_layout
 from tests.reliability.checker import check
-from tests.reliability.procs import Gateway, Tap, wait_until
+from tests.reliability.procs import Gateway, Tap, metric, wait_until
 from tests.reliability.test_gateway_kill import Publisher, layout, zebra_batch
 from tests.support.services import Broker, free_port, require_service, wait_for_port
 from vitrine.runtime.broker import LocalBroker, local_broker_config, mosquitto_binary
@@ -179,6 +179,7 @@ def test_broker_restart(
         gw.start()
         tap = Tap("127.0.0.1", broker.port, [f"vitrine/v1/{store}/facts/reads_lost"])
         sent = _publish(broker, topic, 0, CHUNK)
+        connects = metric(gw.metrics(), "vitrine_gateway_connects_total")
         if sig == signal.SIGKILL:
             # Everything so far reaches the database; the broker snapshots it.
             wait_until(lambda: len(_epcs(engine)) >= CHUNK, "the first chunk stored")
@@ -193,7 +194,14 @@ def test_broker_restart(
         tap.close()
         tap = None
         broker.start()
-        wait_until(gw.ready, "the gateway reconnected")
+        # Not /readyz alone: it may still answer for the connection to the old broker,
+        # and inputs published before the gateway subscribes again go nowhere (no later
+        # input would then reveal the gap).
+        wait_until(
+            lambda: metric(gw.metrics(), "vitrine_gateway_connects_total") > connects,
+            "the gateway connected to the restarted broker",
+        )
+        wait_until(gw.ready, "the gateway ready")
         tap = Tap("127.0.0.1", broker.port, [f"vitrine/v1/{store}/facts/reads_lost"])
         # Tap before the stream resumes: the gap is reported at the first input after it.
         sent += _publish(broker, topic, (2 if sig == signal.SIGKILL else 1) * CHUNK, CHUNK)
