@@ -4,6 +4,7 @@ or builds from exists in the project."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,31 @@ import pytest
 import typer.main
 import yaml
 
+from gateway.settings import GatewaySettings
+from mobile_api.settings import MobileApiSettings
+from server.ingest.settings import IngestSettings
+from server.settings import ServerSettings
 from tests.support.services import REPO
 from vitrine.cli import app
+from vitrine.runtime.settings import CommonSettings
 
 COMPOSE = REPO / "docker-compose.yml"
-REQUIRED_SERVICES = {"mosquitto", "postgres", "server", "gateway", "mobile_api", "firmware_sim"}
+REQUIRED_SERVICES = {
+    "mosquitto",
+    "postgres",
+    "server",
+    "ingest",
+    "gateway",
+    "mobile_api",
+    "firmware_sim",
+}
+#: Every long-running process of the product (README "Processes"), with its settings.
+PROCESSES: dict[tuple[str, str], type[CommonSettings]] = {
+    ("server", "run"): ServerSettings,
+    ("server", "ingest"): IngestSettings,
+    ("gateway", "run"): GatewaySettings,
+    ("mobile-api", "run"): MobileApiSettings,
+}
 
 
 def _compose() -> dict[str, Any]:
@@ -82,6 +103,29 @@ def test_secrets_are_required_from_the_environment_not_written_here() -> None:
     assert "${POSTGRES_PASSWORD:?" in text and "${VITRINE_SECRET_KEY:?" in text
     for _, svc in _vitrine_services():
         assert svc["environment"]["VITRINE_MODE"] == "production"
+
+
+def test_every_process_of_the_product_runs_as_a_service() -> None:
+    """Without ``server ingest`` a deployment takes facts and never acts on them."""
+    commands = {tuple(svc["command"][:2]) for _, svc in _vitrine_services()}
+    assert set(PROCESSES) <= commands, set(PROCESSES) - commands
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, svc in _vitrine_services() if tuple(svc["command"][:2]) in PROCESSES]
+)
+def test_each_service_starts_in_production_mode_with_the_secrets_compose_asks_for(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process's own start-up check (placeholder secrets are refused outside
+    local mode) passes on the environment compose gives it, each required
+    ``${VAR:?…}`` filled in as an operator's .env would."""
+    svc = dict(_vitrine_services())[name]
+    settings_type = PROCESSES[tuple(svc["command"][:2])]
+    for key, value in svc["environment"].items():
+        filled = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: f"{m.group(1).lower()}-from-env", value)
+        monkeypatch.setenv(key, filled)
+    settings_type().validate_for_run()
 
 
 def test_broker_config_mounted_is_the_project_one() -> None:
