@@ -19,7 +19,7 @@ from typing import Any, cast
 from gateway.epc import try_decode_epc
 from gateway.health import HealthBook
 from gateway.pipeline.identity import Identity, SaltSource
-from gateway.pipeline.items import EpcInfo, ItemTracker, Placement
+from gateway.pipeline.items import EpcInfo, ItemTracker, Placement, SilentAntenna
 from gateway.pipeline.rules import PipelineRules
 from gateway.pipeline.shoppers import ShopperTracker
 from gateway.reads import AdapterOutput, BleRead, DeviceEvent, RfidRead, Skipped
@@ -92,6 +92,8 @@ class Pipeline:
         self._sequences: dict[str, int] = {}
         #: reader -> (time, count) of its last overflow, to drop a redelivered copy.
         self._overflows: dict[str, tuple[str, int | None]] = {}
+        #: (reader, antenna) the health book shows silent.
+        self._silent: set[tuple[str, int]] = set()
         self._place(layout)
 
     def replace_layout(self, layout: StoreLayout) -> None:
@@ -197,7 +199,36 @@ class Pipeline:
     def tick(self, now: datetime) -> list[Fact]:
         """Timers: departures, dwells, devices that left by timeout."""
         t = self._clock(now)
-        return [*self.items.tick(t), *self.shoppers.tick(t)]
+        facts = [*self.items.tick(t), *self.shoppers.tick(t)]
+        silent = self.items.silent_antennas()
+        if silent or self._silent:
+            self._report_silent(silent)
+        return facts
+
+    def _report_silent(self, silent: list[SilentAntenna]) -> None:
+        """Health and a log line when an antenna falls silent or reads again."""
+        now = {(s.reader, s.antenna): s for s in silent}
+        for key, s in now.items():
+            if key not in self._silent:
+                self.health.antenna_silent(s.reader, s.antenna, True)
+                log.warning(
+                    "antenna silent: it stopped reading all its tags at once while its "
+                    "reader reads on; holding its items' departures (check the antenna cable)",
+                    extra={
+                        "store": self.store,
+                        "reader": s.reader,
+                        "antenna": s.antenna,
+                        "tags": s.tags,
+                        "last_read": datetime.fromtimestamp(s.last_read, UTC).isoformat(),
+                    },
+                )
+        for reader, antenna in self._silent - now.keys():
+            self.health.antenna_silent(reader, antenna, False)
+            log.info(
+                "silent antenna reads again",
+                extra={"store": self.store, "reader": reader, "antenna": antenna},
+            )
+        self._silent = set(now)
 
     def _rfid(self, read: RfidRead, reader: str | None, t: float) -> list[Fact]:
         self.stats.rfid_reads += 1
