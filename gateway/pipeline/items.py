@@ -10,7 +10,8 @@ Rules (constants and their reasons in :class:`gateway.pipeline.rules.ItemRules`)
   reads in the window and, over the last ``compare_s``, B beats A: by
   ``rssi_margin_db`` of mean RSSI when both have RSSI, otherwise (Zebra SIMPLE
   mode sends none) by ``count_ratio`` times A's read count; B must keep beating
-  A for ``move_sustain_s``.
+  A for ``move_sustain_s`` (judged on the tick too, as of the instant the
+  sustain is over, so the move does not wait for B's next read).
 - **Departure:** an item unseen in its zone for the zone type's delay departs;
   ``occurred_at`` is last-seen + delay, so a replay yields the same fact id.
 - **A dead antenna is not an empty shelf:** while the reader reports the antenna
@@ -130,6 +131,8 @@ class ItemTracker:
         self._items: dict[Epc, _Item] = {}
         #: (reader, antenna) -> smoothed interval between two reads of one tag.
         self._cadence: dict[tuple[str, int | None], float] = {}
+        #: reader -> the same over all its antennas.
+        self._reader_cadence: dict[str, float] = {}
         #: Antennas their reader reports disconnected: their items do not depart.
         self._down: set[tuple[str, int]] = set()
         #: (reader, antenna) -> time of its latest kept read of any tag.
@@ -224,8 +227,18 @@ class ItemTracker:
         if self._antenna_read:
             self._find_silent(t)
         silent = self._silent
+        sustain = self._rules.move_sustain_s
         for epc in list(self._items):
             item = self._items[epc]
+            if item.challenger is not None and item.zone is not None:
+                # The challenger has kept winning since ``challenger_since`` with
+                # no read since to say otherwise: it moves when its sustain is
+                # over, not at its next read (a round later, 10 s at a Zebra
+                # ``reportFilter`` of 10 s). Decided as of that instant, so the
+                # fact does not depend on the tick's phase.
+                due = item.challenger_since + sustain
+                if t >= due:
+                    facts.extend(self._decide(epc, item, due))
             if (
                 item.zone is not None
                 and item.zone_type is not None
@@ -315,11 +328,19 @@ class ItemTracker:
             return  # the tag was away (or the clock stood still): not the reader's pace
         old = self._cadence.get(key)
         self._cadence[key] = gap if old is None else old + rules.cadence_alpha * (gap - old)
+        old = self._reader_cadence.get(key[0])
+        self._reader_cadence[key[0]] = (
+            gap if old is None else old + rules.cadence_alpha * (gap - old)
+        )
 
     def window_for(self, key: tuple[str, int | None]) -> float:
         """Evidence window of an antenna: ``window_s``, widened for a slow reader."""
         rules = self._rules
         cadence = self._cadence.get(key)
+        if cadence is None:
+            # An antenna's first tags: its reader's pace (a Zebra ``reportFilter``
+            # and an Impinj ``eventPerSecondLimit`` are set per reader).
+            cadence = self._reader_cadence.get(key[0])
         if cadence is None:
             return rules.window_s
         return min(max(rules.window_s, rules.cadence_windows * cadence), rules.max_window_s)

@@ -62,7 +62,9 @@ class ItemRules:
     #: (``eventPerSecondLimit``) over a full stockroom every 10-30 s: with a
     #: fixed 10 s window their tags never have two reads in it and never
     #: arrive. 2.5 rounds keeps "two rounds in a row" while tolerating one
-    #: missed round (or a jittered batch) between them.
+    #: missed round (or a jittered batch) between them. An antenna that has not
+    #: read any tag twice yet (a fitting room's, a till's) takes its reader's
+    #: cadence: ``reportFilter`` and ``eventPerSecondLimit`` are reader settings.
     cadence_windows: float = 2.5
     #: ... but never wider than this: two reads a minute apart are still two
     #: inventory rounds of a duty-cycled stockroom reader; two reads further
@@ -101,6 +103,9 @@ class ItemRules:
     #: The new zone must keep winning for this long before the item "moves":
     #: two to three inventory rounds, so a tag read across zones for a moment
     #: (a shopper walking past with it) does not generate a move and a move back.
+    #: Judged on the tick too: with no read since to say otherwise, the move
+    #: comes when the time is up, not at the next read (10 s later at a Zebra
+    #: ``reportFilter`` of 10 s), dated challenger start + this.
     move_sustain_s: float = 2.0
     #: Departure delay per zone type (seconds unseen in that zone).
     departure_s: dict[ZoneType, float] = field(default_factory=_departures)
