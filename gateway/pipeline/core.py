@@ -247,6 +247,7 @@ class Pipeline:
         facts.extend(
             self.items.observe(read.epc, placement, reader, read.antenna, read.rssi_dbm, t)
         )
+        self.items.antenna_read(reader, read.antenna, t)
         return facts
 
     def _rfid_run(self, reads: list[RfidRead], reader: str, t: float, facts: list[Fact]) -> None:
@@ -255,8 +256,9 @@ class Pipeline:
         Written out rather than calling :meth:`_rfid` per read: one health
         update for the run (``HealthBook.read`` with ``count``: the same totals,
         bucket and last-seen as one call per read at one instant), the
-        ``eventNum`` check inline (a gap is rare), placements looked up once per
-        antenna. Appends to ``facts`` in :meth:`_rfid`'s order.
+        ``eventNum`` check inline (a gap is rare), placements looked up and
+        ``ItemTracker.antenna_read`` called once per antenna. Appends to
+        ``facts`` in :meth:`_rfid`'s order.
         """
         self.stats.rfid_reads += len(reads)
         self.health.read("reader", reader, t, count=len(reads))
@@ -264,7 +266,7 @@ class Pipeline:
         observe = self.items.observe
         antennas = self._antennas
         #: antenna -> placement for this run (None: the reader's single zone, if any).
-        placed: dict[int | None, Placement | None] = {None: self._reader_zone.get(reader)}
+        placed: dict[int | None, Placement | None] = {}
         for read in reads:
             seq = read.sequence
             if seq is not None:
@@ -276,14 +278,20 @@ class Pipeline:
             antenna = read.antenna
             placement = placed.get(antenna, _UNSEEN)
             if placement is _UNSEEN:  # once per antenna and run
-                assert antenna is not None  # placed[None] is set above
-                placement = placed[antenna] = antennas.get((reader, antenna))
+                placement = placed[antenna] = (
+                    antennas.get((reader, antenna))
+                    if antenna is not None
+                    else self._reader_zone.get(reader)
+                )
             if placement is None:
                 self.stats.unplace("unknown_antenna" if antenna is not None else "no_antenna")
                 continue
             found = observe(read.epc, placement, reader, antenna, read.rssi_dbm, t)
             if found:
                 facts.extend(found)
+        for antenna, placement in placed.items():  # once per antenna, not per read
+            if placement is not None:
+                self.items.antenna_read(reader, antenna, t)
 
     def _sequence(self, reader: str, seq: int | None, t: float) -> list[Fact]:
         if seq is None:

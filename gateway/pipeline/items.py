@@ -131,8 +131,6 @@ class ItemTracker:
         self._items: dict[Epc, _Item] = {}
         #: (reader, antenna) -> smoothed interval between two reads of one tag.
         self._cadence: dict[tuple[str, int | None], float] = {}
-        #: reader -> the same over all its antennas.
-        self._reader_cadence: dict[str, float] = {}
         #: Antennas their reader reports disconnected: their items do not depart.
         self._down: set[tuple[str, int]] = set()
         #: (reader, antenna) -> time of its latest kept read of any tag.
@@ -182,15 +180,6 @@ class ItemTracker:
         if last is not None:
             self._learn_cadence(key, t - last)
         item.kept[key] = t
-        self._antenna_read[key] = t
-        spell = self._reader_read.get(reader)
-        if spell is None or t - spell > self._rules.window_s:
-            self._reader_since[reader] = t  # the reader (re)starts reading
-        self._reader_read[reader] = t
-        if self._quiet or self._silent:
-            self._quiet.discard(key)
-            if key in self._silent:
-                self._resume(key, t)
         window = self.window_for(key)
         item.evidence.setdefault(zone, deque()).append(_Sighting(t, rssi, t + window))
         item.where[zone] = (placement, reader, antenna, rssi)
@@ -203,6 +192,23 @@ class ItemTracker:
             )
         self._prune(item, t)
         return self._decide(epc, item, t)
+
+    def antenna_read(self, reader: str, antenna: int | None, t: float) -> None:
+        """``antenna`` read a tag at ``t``: once per antenna per message is enough.
+
+        Kept apart from :meth:`observe` so a batch of reads pays for it once
+        per antenna (``Pipeline._rfid_run``), not once per read.
+        """
+        key = (reader, antenna)
+        self._antenna_read[key] = t
+        spell = self._reader_read.get(reader)
+        if spell is None or t - spell > self._rules.window_s:
+            self._reader_since[reader] = t  # the reader (re)starts reading
+        self._reader_read[reader] = t
+        if self._quiet or self._silent:
+            self._quiet.discard(key)
+            if key in self._silent:
+                self._resume(key, t)
 
     def antenna_down(self, reader: str, antenna: int) -> None:
         """The reader reports ``antenna`` disconnected: hold its items' departures."""
@@ -328,10 +334,6 @@ class ItemTracker:
             return  # the tag was away (or the clock stood still): not the reader's pace
         old = self._cadence.get(key)
         self._cadence[key] = gap if old is None else old + rules.cadence_alpha * (gap - old)
-        old = self._reader_cadence.get(key[0])
-        self._reader_cadence[key[0]] = (
-            gap if old is None else old + rules.cadence_alpha * (gap - old)
-        )
 
     def window_for(self, key: tuple[str, int | None]) -> float:
         """Evidence window of an antenna: ``window_s``, widened for a slow reader."""
@@ -339,10 +341,13 @@ class ItemTracker:
         cadence = self._cadence.get(key)
         if cadence is None:
             # An antenna's first tags: its reader's pace (a Zebra ``reportFilter``
-            # and an Impinj ``eventPerSecondLimit`` are set per reader).
-            cadence = self._reader_cadence.get(key[0])
-        if cadence is None:
-            return rules.window_s
+            # and an Impinj ``eventPerSecondLimit`` are set per reader), the
+            # slowest of its antennas'. Rare: once per antenna until it has one.
+            reader = key[0]
+            paces = [c for k, c in self._cadence.items() if k[0] == reader]
+            if not paces:
+                return rules.window_s
+            cadence = max(paces)
         return min(max(rules.window_s, rules.cadence_windows * cadence), rules.max_window_s)
 
     def _prune(self, item: _Item, t: float) -> None:

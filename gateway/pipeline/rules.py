@@ -64,7 +64,8 @@ class ItemRules:
     #: arrive. 2.5 rounds keeps "two rounds in a row" while tolerating one
     #: missed round (or a jittered batch) between them. An antenna that has not
     #: read any tag twice yet (a fitting room's, a till's) takes its reader's
-    #: cadence: ``reportFilter`` and ``eventPerSecondLimit`` are reader settings.
+    #: (the slowest of its antennas'): ``reportFilter`` and
+    #: ``eventPerSecondLimit`` are reader settings.
     cadence_windows: float = 2.5
     #: ... but never wider than this: two reads a minute apart are still two
     #: inventory rounds of a duty-cycled stockroom reader; two reads further

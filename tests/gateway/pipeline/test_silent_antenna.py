@@ -4,6 +4,7 @@ caught by what it stops sending, and its items do not depart while it is silent.
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from gateway.pipeline import Pipeline
 from gateway.reads import RfidRead
@@ -30,14 +31,20 @@ def run(
     end: float,
     tags: dict[int, list[Epc]],
     reader: str = "fx1",
+    batched: bool = False,
 ) -> list[Fact]:
-    """Read rounds of ``tags`` (antenna -> tags) from ``start`` to ``end``, a tick a second."""
+    """Read rounds of ``tags`` (antenna -> tags) from ``start`` to ``end``, a tick a second;
+    ``batched``: each round in one message (a Zebra batch, ``Pipeline.feed_many``)."""
     facts: list[Fact] = []
     for second in range(int(start), int(end)):
         if (second - int(start)) % ROUND_S == 0:
-            for antenna, epcs in tags.items():
-                for i, epc in enumerate(epcs):
-                    facts += p.feed(read(epc, antenna), at(second + i * 0.01), reader=reader)
+            if batched:
+                batch = [read(epc, antenna) for antenna, epcs in tags.items() for epc in epcs]
+                facts += p.feed_many(list(batch), at(second), reader=reader)
+            else:
+                for antenna, epcs in tags.items():
+                    for i, epc in enumerate(epcs):
+                        facts += p.feed(read(epc, antenna), at(second + i * 0.01), reader=reader)
         facts += p.tick(at(second + 0.5))
     return facts
 
@@ -58,12 +65,15 @@ def silent(p: Pipeline, reader: str = "fx1") -> list[int]:
     return antennas
 
 
-def test_an_antenna_that_stops_reading_every_tag_while_its_siblings_read_holds_them() -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["read by read", "batches"])
+def test_an_antenna_that_stops_reading_every_tag_while_its_siblings_read_holds_them(
+    batched: bool,
+) -> None:
     p = make_pipeline()
-    run(p, 0, 60, {1: RACK, 4: SHELF})
+    run(p, 0, 60, {1: RACK, 4: SHELF}, batched=batched)
     assert all(p.items.zone_of(e) == "floor" for e in RACK)
     # Antenna 1's cable fails at 60 s; the reader says nothing and reads on with antenna 4.
-    facts = run(p, 60, 400, {4: SHELF})
+    facts = run(p, 60, 400, {4: SHELF}, batched=batched)
     assert departed(facts) == []  # without the inference: all 8 at 115 s (last read + 60 s)
     assert all(p.items.zone_of(e) == "floor" for e in RACK)
     assert silent(p) == [1]
@@ -71,7 +81,7 @@ def test_an_antenna_that_stops_reading_every_tag_while_its_siblings_read_holds_t
     assert (hold.reader, hold.antenna, hold.tags) == ("fx1", 1, len(RACK))
     # Fixed at 400 s: it reads five of them again; the three not read depart a
     # sales floor's 60 s after it came back, not at once.
-    facts = run(p, 400, 500, {1: RACK[:5], 4: SHELF})
+    facts = run(p, 400, 500, {1: RACK[:5], 4: SHELF}, batched=batched)
     assert sorted(departed(facts)) == sorted((e, 460.0) for e in RACK[5:])
     assert silent(p) == []
 
