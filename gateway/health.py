@@ -2,7 +2,8 @@
 
 Published retained on ``health_topic(store, kind, device)`` by the service every
 few seconds: last seen, last heartbeat, read rate, disconnected antennas,
-overflow and lost-read counts. Nothing here ever holds a shopper identifier.
+overflow and lost-read counts, antennas inferred silent. Nothing here ever
+holds a shopper identifier.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class DeviceHealth:
     #: (whole second, reads in it), the last ``RATE_WINDOW_S`` seconds.
     buckets: deque[tuple[int, int]] = field(default_factory=deque)
     disconnected_antennas: set[int] = field(default_factory=set)
+    #: Antennas the pipeline infers failed although the reader says nothing:
+    #: they stopped reading every tag at once while the reader's other antennas
+    #: read on (``gateway.pipeline.items``, "A silent antenna"). Check the cable.
+    silent_antennas: set[int] = field(default_factory=set)
     overflows: int = 0
     lost_reads: int = 0
     errors: int = 0
@@ -61,6 +66,7 @@ class DeviceHealth:
             "reads_total": self.total_reads,
             "read_rate_per_s": round(self.rate(t), 3),
             "disconnected_antennas": sorted(self.disconnected_antennas),
+            "silent_antennas": sorted(self.silent_antennas),
             "overflows": self.overflows,
             "lost_reads": self.lost_reads,
             "errors": self.errors,
@@ -111,6 +117,13 @@ class HealthBook:
             health.buckets.append((second, count))
         while health.buckets and health.buckets[0][0] <= second - RATE_WINDOW_S:
             health.buckets.popleft()
+
+    def antenna_silent(self, reader: str, antenna: int, silent: bool) -> None:
+        antennas = self._get("reader", reader).silent_antennas
+        if silent:
+            antennas.add(antenna)
+        else:
+            antennas.discard(antenna)
 
     def lost(self, device: str, count: int) -> None:
         self._get("reader", device).lost_reads += count

@@ -19,7 +19,7 @@ from typing import Any, cast
 from gateway.epc import try_decode_epc
 from gateway.health import HealthBook
 from gateway.pipeline.identity import Identity, SaltSource
-from gateway.pipeline.items import EpcInfo, ItemTracker, Placement
+from gateway.pipeline.items import EpcInfo, ItemTracker, Placement, SilentAntenna
 from gateway.pipeline.rules import PipelineRules
 from gateway.pipeline.shoppers import ShopperTracker
 from gateway.reads import AdapterOutput, BleRead, DeviceEvent, RfidRead, Skipped
@@ -92,6 +92,8 @@ class Pipeline:
         self._sequences: dict[str, int] = {}
         #: reader -> (time, count) of its last overflow, to drop a redelivered copy.
         self._overflows: dict[str, tuple[str, int | None]] = {}
+        #: (reader, antenna) the health book shows silent.
+        self._silent: set[tuple[str, int]] = set()
         self._place(layout)
 
     def replace_layout(self, layout: StoreLayout) -> None:
@@ -197,7 +199,36 @@ class Pipeline:
     def tick(self, now: datetime) -> list[Fact]:
         """Timers: departures, dwells, devices that left by timeout."""
         t = self._clock(now)
-        return [*self.items.tick(t), *self.shoppers.tick(t)]
+        facts = [*self.items.tick(t), *self.shoppers.tick(t)]
+        silent = self.items.silent_antennas()
+        if silent or self._silent:
+            self._report_silent(silent)
+        return facts
+
+    def _report_silent(self, silent: list[SilentAntenna]) -> None:
+        """Health and a log line when an antenna falls silent or reads again."""
+        now = {(s.reader, s.antenna): s for s in silent}
+        for key, s in now.items():
+            if key not in self._silent:
+                self.health.antenna_silent(s.reader, s.antenna, True)
+                log.warning(
+                    "antenna silent: it stopped reading all its tags at once while its "
+                    "reader reads on; holding its items' departures (check the antenna cable)",
+                    extra={
+                        "store": self.store,
+                        "reader": s.reader,
+                        "antenna": s.antenna,
+                        "tags": s.tags,
+                        "last_read": datetime.fromtimestamp(s.last_read, UTC).isoformat(),
+                    },
+                )
+        for reader, antenna in self._silent - now.keys():
+            self.health.antenna_silent(reader, antenna, False)
+            log.info(
+                "silent antenna reads again",
+                extra={"store": self.store, "reader": reader, "antenna": antenna},
+            )
+        self._silent = set(now)
 
     def _rfid(self, read: RfidRead, reader: str | None, t: float) -> list[Fact]:
         self.stats.rfid_reads += 1
@@ -216,6 +247,7 @@ class Pipeline:
         facts.extend(
             self.items.observe(read.epc, placement, reader, read.antenna, read.rssi_dbm, t)
         )
+        self.items.antenna_read(reader, read.antenna, t)
         return facts
 
     def _rfid_run(self, reads: list[RfidRead], reader: str, t: float, facts: list[Fact]) -> None:
@@ -224,8 +256,9 @@ class Pipeline:
         Written out rather than calling :meth:`_rfid` per read: one health
         update for the run (``HealthBook.read`` with ``count``: the same totals,
         bucket and last-seen as one call per read at one instant), the
-        ``eventNum`` check inline (a gap is rare), placements looked up once per
-        antenna. Appends to ``facts`` in :meth:`_rfid`'s order.
+        ``eventNum`` check inline (a gap is rare), placements looked up and
+        ``ItemTracker.antenna_read`` called once per antenna. Appends to
+        ``facts`` in :meth:`_rfid`'s order.
         """
         self.stats.rfid_reads += len(reads)
         self.health.read("reader", reader, t, count=len(reads))
@@ -233,7 +266,7 @@ class Pipeline:
         observe = self.items.observe
         antennas = self._antennas
         #: antenna -> placement for this run (None: the reader's single zone, if any).
-        placed: dict[int | None, Placement | None] = {None: self._reader_zone.get(reader)}
+        placed: dict[int | None, Placement | None] = {}
         for read in reads:
             seq = read.sequence
             if seq is not None:
@@ -245,14 +278,20 @@ class Pipeline:
             antenna = read.antenna
             placement = placed.get(antenna, _UNSEEN)
             if placement is _UNSEEN:  # once per antenna and run
-                assert antenna is not None  # placed[None] is set above
-                placement = placed[antenna] = antennas.get((reader, antenna))
+                placement = placed[antenna] = (
+                    antennas.get((reader, antenna))
+                    if antenna is not None
+                    else self._reader_zone.get(reader)
+                )
             if placement is None:
                 self.stats.unplace("unknown_antenna" if antenna is not None else "no_antenna")
                 continue
             found = observe(read.epc, placement, reader, antenna, read.rssi_dbm, t)
             if found:
                 facts.extend(found)
+        for antenna, placement in placed.items():  # once per antenna, not per read
+            if placement is not None:
+                self.items.antenna_read(reader, antenna, t)
 
     def _sequence(self, reader: str, seq: int | None, t: float) -> list[Fact]:
         if seq is None:

@@ -10,7 +10,8 @@ Rules (constants and their reasons in :class:`gateway.pipeline.rules.ItemRules`)
   reads in the window and, over the last ``compare_s``, B beats A: by
   ``rssi_margin_db`` of mean RSSI when both have RSSI, otherwise (Zebra SIMPLE
   mode sends none) by ``count_ratio`` times A's read count; B must keep beating
-  A for ``move_sustain_s``.
+  A for ``move_sustain_s`` (judged on the tick too, as of the instant the
+  sustain is over, so the move does not wait for B's next read).
 - **Departure:** an item unseen in its zone for the zone type's delay departs;
   ``occurred_at`` is last-seen + delay, so a replay yields the same fact id.
 - **A dead antenna is not an empty shelf:** while the reader reports the antenna
@@ -19,6 +20,17 @@ Rules (constants and their reasons in :class:`gateway.pipeline.rules.ItemRules`)
   fast departures (a fitting room's 5 s) one failed antenna would otherwise
   tell every phone its items had left the store (the ``dead-antenna`` scenario
   of ``vitrine bench``).
+- **A silent antenna is not an empty rack either:** a reader that says nothing
+  of a failed antenna or cable (a Zebra reader: WIRE-FORMATS has no antenna
+  fault event) is caught by what it stops sending. An antenna on a rack or
+  shelf (sales floor, stockroom) that read at least ``silent_min_tags`` tags in
+  its last read round, then nothing at all for ``silent_rounds`` of its rounds
+  while its reader's other antennas read on, has failed: shoppers and staff
+  take garments off a rack one or a few at a time, so its tags fall quiet over
+  minutes, never all in one round. Its items (those it read within its
+  evidence window before it fell silent) are held as for a reported dead
+  antenna, for at most ``silent_hold_max_s``; when it reads again their
+  departure clocks restart then.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from vitrine.contracts.facts import (
 from vitrine.contracts.ids import Epc, GatewayId, Gtin, StoreId, ZoneId
 from vitrine.contracts.layout import ZoneType
 
-__all__ = ["EpcInfo", "ItemTracker", "Placement"]
+__all__ = ["EpcInfo", "ItemTracker", "Placement", "SilentAntenna"]
 
 #: ``epc -> (gtin, serial)``; ``(None, None)`` for a non-SGTIN (opaque) tag.
 EpcInfo = Callable[[Epc], tuple[Gtin | None, str | None]]
@@ -82,6 +94,24 @@ class _Item:
     where: dict[str, tuple[Placement, str, int | None, float | None]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SilentAntenna:
+    """An antenna inferred failed: it stopped reading all its tags at once."""
+
+    reader: str
+    antenna: int
+    #: Its last read: the fault came after it.
+    last_read: float
+    #: Items it read within one round before ``last_read``: the tags that fell
+    #: quiet at once (the evidence, at least ``silent_min_tags``).
+    tags: int
+    #: Its items last seen at or after this are held (its evidence window
+    #: before ``last_read``); older ones were already quiet while it worked.
+    held_from: float
+    #: ... until this, at the latest (``last_read + silent_hold_max_s``).
+    held_until: float
+
+
 def _at(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
@@ -103,6 +133,17 @@ class ItemTracker:
         self._cadence: dict[tuple[str, int | None], float] = {}
         #: Antennas their reader reports disconnected: their items do not depart.
         self._down: set[tuple[str, int]] = set()
+        #: (reader, antenna) -> time of its latest kept read of any tag.
+        self._antenna_read: dict[tuple[str, int | None], float] = {}
+        #: reader -> its latest kept read, and the start of its current spell of
+        #: reading without a break longer than ``window_s`` (a reboot breaks it).
+        self._reader_read: dict[str, float] = {}
+        self._reader_since: dict[str, float] = {}
+        #: Antennas inferred failed (they stopped reading every tag at once).
+        self._silent: dict[tuple[str, int | None], SilentAntenna] = {}
+        #: Quiet antennas already judged not failed (too few tags fell quiet at
+        #: once): not judged again until they read again.
+        self._quiet: set[tuple[str, int | None]] = set()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -152,6 +193,23 @@ class ItemTracker:
         self._prune(item, t)
         return self._decide(epc, item, t)
 
+    def antenna_read(self, reader: str, antenna: int | None, t: float) -> None:
+        """``antenna`` read a tag at ``t``: once per antenna per message is enough.
+
+        Kept apart from :meth:`observe` so a batch of reads pays for it once
+        per antenna (``Pipeline._rfid_run``), not once per read.
+        """
+        key = (reader, antenna)
+        self._antenna_read[key] = t
+        spell = self._reader_read.get(reader)
+        if spell is None or t - spell > self._rules.window_s:
+            self._reader_since[reader] = t  # the reader (re)starts reading
+        self._reader_read[reader] = t
+        if self._quiet or self._silent:
+            self._quiet.discard(key)
+            if key in self._silent:
+                self._resume(key, t)
+
     def antenna_down(self, reader: str, antenna: int) -> None:
         """The reader reports ``antenna`` disconnected: hold its items' departures."""
         self._down.add((reader, antenna))
@@ -165,17 +223,37 @@ class ItemTracker:
             if item.reader == reader and item.antenna == antenna and item.zone is not None:
                 item.last_seen = max(item.last_seen, t)
 
+    def silent_antennas(self) -> list[SilentAntenna]:
+        """Antennas inferred failed, in (reader, antenna) order."""
+        return [self._silent[k] for k in sorted(self._silent, key=lambda k: (k[0], k[1] or 0))]
+
     def tick(self, t: float) -> list[Fact]:
         facts: list[Fact] = []
         down = self._down
+        if self._antenna_read:
+            self._find_silent(t)
+        silent = self._silent
+        sustain = self._rules.move_sustain_s
         for epc in list(self._items):
             item = self._items[epc]
+            if item.challenger is not None and item.zone is not None:
+                # The challenger has kept winning since ``challenger_since`` with
+                # no read since to say otherwise: it moves when its sustain is
+                # over, not at its next read (a round later, 10 s at a Zebra
+                # ``reportFilter`` of 10 s). Decided as of that instant, so the
+                # fact does not depend on the tick's phase.
+                due = item.challenger_since + sustain
+                if t >= due:
+                    facts.extend(self._decide(epc, item, due))
             if (
                 item.zone is not None
                 and item.zone_type is not None
                 and not (down and (item.reader, item.antenna) in down)
             ):
                 deadline = item.last_seen + self._rules.departure_for(item.zone_type)
+                hold = silent.get((item.reader or "", item.antenna)) if silent else None
+                if hold is not None and item.last_seen >= hold.held_from:
+                    deadline = max(deadline, hold.held_until)
                 if t >= deadline:
                     facts.append(self._fact(ItemDeparted, epc, item, deadline))
                     item.zone = item.zone_type = None
@@ -184,6 +262,70 @@ class ItemTracker:
             if item.zone is None and not item.evidence:
                 del self._items[epc]
         return facts
+
+    # ---------------------------------------------------------- silent antennas
+    def _round(self, key: tuple[str, int | None]) -> float:
+        """One read round of an antenna: its learnt cadence, else ``window_s``."""
+        return self._cadence.get(key, self._rules.window_s)
+
+    def _find_silent(self, t: float) -> None:
+        """Judge antennas quiet for ``silent_rounds`` rounds while their reader reads on."""
+        rules = self._rules
+        reads = self._antenna_read
+        since = self._reader_since
+        candidates: list[tuple[str, int | None]] = []
+        for key, last in reads.items():
+            if key[1] is None or key in self._silent or key in self._quiet:
+                continue
+            quiet_for = min(
+                max(rules.silent_rounds * self._round(key), rules.window_s), rules.max_window_s
+            )
+            # Quiet while its reader reads: counted from the later of its own last
+            # read and the start of the reader's spell (after a reboot every
+            # antenna comes back within a round, and is not judged before).
+            reader = key[0]
+            if t - max(last, since.get(reader, last)) < quiet_for:
+                continue
+            # A sibling antenna read within the quiet spell: the reader is up. A
+            # whole reader gone quiet (off, unplugged, its network down) is not
+            # an antenna fault: its health report shows it.
+            if any(k[0] == reader and k != key and t - v < quiet_for for k, v in reads.items()):
+                candidates.append(key)
+        if not candidates:
+            return
+        stocked = rules.silent_antenna_zones
+        counts = dict.fromkeys(candidates, 0)
+        last_round = {key: reads[key] - self._round(key) for key in candidates}
+        for item in self._items.values():
+            key = (item.reader or "", item.antenna)
+            if key in counts and item.zone_type in stocked and item.last_seen >= last_round[key]:
+                counts[key] += 1
+        for key in candidates:
+            if counts[key] < rules.silent_min_tags:
+                self._quiet.add(key)  # too few tags to tell a fault from a sale
+                continue
+            last = reads[key]
+            assert key[1] is not None
+            self._silent[key] = SilentAntenna(
+                reader=key[0],
+                antenna=key[1],
+                last_read=last,
+                tags=counts[key],
+                held_from=last - self.window_for(key),
+                held_until=last + rules.silent_hold_max_s,
+            )
+
+    def _resume(self, key: tuple[str, int | None], t: float) -> None:
+        """A silent antenna reads again: its held items' departure clocks restart at ``t``."""
+        hold = self._silent.pop(key)
+        for item in self._items.values():
+            if (
+                item.reader == key[0]
+                and item.antenna == key[1]
+                and item.zone is not None
+                and item.last_seen >= hold.held_from
+            ):
+                item.last_seen = max(item.last_seen, t)
 
     # ------------------------------------------------------------------ rules
     def _learn_cadence(self, key: tuple[str, int | None], gap: float) -> None:
@@ -198,7 +340,14 @@ class ItemTracker:
         rules = self._rules
         cadence = self._cadence.get(key)
         if cadence is None:
-            return rules.window_s
+            # An antenna's first tags: its reader's pace (a Zebra ``reportFilter``
+            # and an Impinj ``eventPerSecondLimit`` are set per reader), the
+            # slowest of its antennas'. Rare: once per antenna until it has one.
+            reader = key[0]
+            paces = [c for k, c in self._cadence.items() if k[0] == reader]
+            if not paces:
+                return rules.window_s
+            cadence = max(paces)
         return min(max(rules.window_s, rules.cadence_windows * cadence), rules.max_window_s)
 
     def _prune(self, item: _Item, t: float) -> None:
@@ -331,7 +480,9 @@ class ItemTracker:
 
         The gateway was down, not the items: counting the downtime as silence
         would send a storm of false departures. Zones no longer in the layout
-        are dropped. Returns how many items were restored.
+        are dropped. Their antennas count as having read at ``t``, so one that
+        stays silent while its reader reads on is still found (silent antennas
+        are not in the snapshot). Returns how many items were restored.
         """
         restored = 0
         for epc, raw in data.items():
@@ -358,5 +509,10 @@ class ItemTracker:
                 item.rssi,
             )
             self._items[Epc(epc)] = item
+            if item.reader is not None and item.antenna is not None:
+                # Its antenna is judged from the restart on: one still silent
+                # after it (its reader reading on) is caught as if it had died now.
+                key = (item.reader, item.antenna)
+                self._antenna_read[key] = max(self._antenna_read.get(key, t), t)
             restored += 1
         return restored

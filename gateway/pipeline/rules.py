@@ -62,7 +62,10 @@ class ItemRules:
     #: (``eventPerSecondLimit``) over a full stockroom every 10-30 s: with a
     #: fixed 10 s window their tags never have two reads in it and never
     #: arrive. 2.5 rounds keeps "two rounds in a row" while tolerating one
-    #: missed round (or a jittered batch) between them.
+    #: missed round (or a jittered batch) between them. An antenna that has not
+    #: read any tag twice yet (a fitting room's, a till's) takes its reader's
+    #: (the slowest of its antennas'): ``reportFilter`` and
+    #: ``eventPerSecondLimit`` are reader settings.
     cadence_windows: float = 2.5
     #: ... but never wider than this: two reads a minute apart are still two
     #: inventory rounds of a duty-cycled stockroom reader; two reads further
@@ -101,9 +104,39 @@ class ItemRules:
     #: The new zone must keep winning for this long before the item "moves":
     #: two to three inventory rounds, so a tag read across zones for a moment
     #: (a shopper walking past with it) does not generate a move and a move back.
+    #: Judged on the tick too: with no read since to say otherwise, the move
+    #: comes when the time is up, not at the next read (10 s later at a Zebra
+    #: ``reportFilter`` of 10 s), dated challenger start + this.
     move_sustain_s: float = 2.0
     #: Departure delay per zone type (seconds unseen in that zone).
     departure_s: dict[ZoneType, float] = field(default_factory=_departures)
+    #: A silent antenna (docs/gateway.md, "A silent antenna is not an empty
+    #: rack"): one that reads nothing at all for this many of its read rounds
+    #: (its learnt cadence; ``window_s`` until learnt), bounded to
+    #: [``window_s``, ``max_window_s``], while another antenna of its reader
+    #: reads on. Three rounds: one missed round is common (a body in front of
+    #: the rack, a late batch), three in a row of *every* tag is not; a 10 s
+    #: Zebra ``reportFilter`` gives 30 s, inside the sales floor's 60 s.
+    silent_rounds: float = 3.0
+    #: ... having read at least this many tags in its last round. Shoppers pick
+    #: garments one to a few at a time and staff move a few per trip (a fitting
+    #: room takes about five), so five or more tags quiet in one round, with not
+    #: one left read, is a fault, not a sale. An antenna over fewer tags is not
+    #: judged: it may have been emptied.
+    silent_min_tags: int = 5
+    #: ... in these zone types only: racks and shelves, where goods are stocked
+    #: and taken one by one. Fitting rooms, tills and portals see tags leave
+    #: together (a shopper's armful, a paid basket) by design.
+    silent_antenna_zones: frozenset[ZoneType] = frozenset(
+        {ZoneType.SALES_FLOOR, ZoneType.STOCKROOM}
+    )
+    #: A silent antenna holds its items' departures for at most this long after
+    #: its last read: EdgeX's ``DepartedThresholdSeconds``, the industry default
+    #: for "unseen means gone", so an inference never keeps an item longer than
+    #: that baseline keeps every item (a rack that really was emptied at once,
+    #: a rare sweep, is not "in stock" forever). The health report keeps showing
+    #: the antenna silent until it reads again.
+    silent_hold_max_s: float = 600.0
 
     def arrival_reads_for(self, zone_type: ZoneType) -> int:
         return 1 if zone_type in self.single_read_arrival else self.arrival_min_reads

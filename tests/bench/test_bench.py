@@ -53,6 +53,22 @@ def test_accuracy_attributes_every_report_and_scores_all_three_methods() -> None
         assert 0.0 <= figures["item_zone"] <= 1.0
 
 
+def test_the_warm_figures_come_from_a_second_copy_and_leave_the_cold_ones_alone() -> None:
+    cold = run_accuracy("busy-saturday", seed=3, duration_s=60.0, warmup_s=0)
+    warm = run_accuracy("busy-saturday", seed=3, duration_s=60.0, warmup_s=60.0)
+    for name, figures in warm.methods.items():
+        assert cold.methods[name]["item_zone_warm"] is None
+        assert 0.0 <= figures["item_zone_warm"] <= 1.0
+        # The warm-up feeds only the copies: every cold figure is the same.
+        assert {k: v for k, v in figures.items() if not k.endswith("_warm")} == {
+            k: v for k, v in cold.methods[name].items() if not k.endswith("_warm")
+        }
+    # A minute of reading before second 0: the rate-limited stockroom Impinj has
+    # read more of its tags by the first sample, for every method.
+    for name, figures in warm.methods.items():
+        assert figures["item_zone_warm"] > cold.methods[name]["item_zone"]
+
+
 @pytest.mark.mqtt
 def test_quick_machinery_writes_every_required_key(tmp_path: Path) -> None:
     results = run_bench(

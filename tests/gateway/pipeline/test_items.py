@@ -278,3 +278,38 @@ def test_a_dead_antenna_holds_its_items_and_restarts_their_clock_when_back() -> 
     (gone,) = pipeline.tick(at(315))
     assert isinstance(gone, ItemDeparted) and gone.epc == SGTIN
     assert gone.occurred_at == at(315)
+
+
+def _zebra_rounds(pipeline: Pipeline, until: float, antenna: int = 1) -> None:
+    """Eight other tags reported every 10 s (a Zebra ``reportFilter`` of 10 s) up to ``until``."""
+    others = [Epc(f"E2801100200056450000{i:04X}") for i in range(8)]
+    for round_ in range(int(until // 10)):
+        for i, epc in enumerate(others):
+            feed(pipeline, round_ * 10 + i * 0.01, read(epc, antenna=antenna))
+
+
+def test_an_antenna_with_no_learnt_cadence_yet_borrows_its_readers() -> None:
+    """A tag first seen by the till antenna of a reader that reports every 10 s:
+    its second report, 10.4 s later, still finds the first in the window."""
+    pipeline = make_pipeline()
+    _zebra_rounds(pipeline, 60)  # the reader's pace, learnt on antenna 1 only
+    assert feed(pipeline, 100.0, read(antenna=3)) == []
+    assert kinds(feed(pipeline, 110.4, read(antenna=3))) == ["item_arrived"]
+
+
+def test_a_sustained_challenger_moves_when_its_sustain_is_over_not_at_its_next_read() -> None:
+    """At 10 s between reports, the move comes at the tick 2 s after the
+    challenger started winning, the same whatever the tick's phase."""
+    others = [Epc(f"E2801100200056450000{i:04X}") for i in range(8)]
+    for phase in (0.0, 0.4, 0.9):
+        pipeline = make_pipeline()
+        facts: list[Fact] = []
+        for t in range(0, 60, 10):  # a Zebra reportFilter of 10 s
+            for i, epc in enumerate(others):
+                feed(pipeline, t + i * 0.01, read(epc))
+            # On the floor rack, then carried into the fitting room at 30 s.
+            facts += feed(pipeline, t + 0.5, read(antenna=1 if t < 30 else 2, rssi=-45))
+            facts += [f for s in range(t + 1, t + 10) for f in pipeline.tick(at(s + phase))]
+        moves = [f for f in facts if isinstance(f, ItemMoved)]
+        assert [(f.from_zone, f.zone) for f in moves] == [("floor", "fitting")]
+        assert moves[0].occurred_at == at(42.5)  # 2 s after the 2nd fitting read, not at 50.5
