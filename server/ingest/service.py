@@ -114,7 +114,9 @@ def process_fact(
     flush = not (lookups.batched and _item_only(decision))
     apply_decision(session, fact, ctx, decision, lookups, flush=flush)
     for event in decision.events:
-        enqueue_event(session, event)
+        # Flushed below with the fact's other rows (outbox rows reference no
+        # other row): the fact's events reach the database in one statement.
+        enqueue_event(session, event, flush=False)
     session.add(ProcessedEvent(consumer=CONSUMER, event_id=fact.event_id, processed_at=now))
     lookups.mark_processed(fact.event_id)
     if flush:
