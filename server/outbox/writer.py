@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col
@@ -18,7 +21,7 @@ from vitrine.contracts.events import (
 )
 from vitrine.contracts.topics import shopper_out_topic, staff_out_topic
 
-__all__ = ["enqueue", "enqueue_event", "stream_and_topic"]
+__all__ = ["enqueue", "enqueue_event", "enqueue_events", "stream_and_topic"]
 
 
 def stream_and_topic(event: OutboundEvent) -> tuple[str, str]:
@@ -82,15 +85,11 @@ def _cached_seqs(session: Session) -> dict[str, int] | None:
     return cached[1]
 
 
-def enqueue(
-    session: Session, stream: str, topic: str, event: BaseModel, *, flush: bool = True
-) -> OutboxMessage:
+def enqueue(session: Session, stream: str, topic: str, event: BaseModel) -> OutboxMessage:
     """Add ``event`` to the outbox in ``session``'s transaction; returns the row.
 
     The payload is the event with ``seq`` set to the stream's next number (when
     the event has a ``seq`` field), so a client can resume from the last it saw.
-    ``flush=False`` leaves the row pending (its ``seq`` unset until the caller's
-    next flush), so that several rows go to the database in one statement.
     """
     stream_seq = _next_stream_seq(session, stream)
     if "seq" in type(event).model_fields:
@@ -102,12 +101,47 @@ def enqueue(
         payload=event.model_dump_json().encode(),
     )
     session.add(row)
-    if flush:
-        session.flush()
+    session.flush()
     return row
 
 
-def enqueue_event(session: Session, event: OutboundEvent, *, flush: bool = True) -> OutboxMessage:
+def enqueue_event(session: Session, event: OutboundEvent) -> OutboxMessage:
     """:func:`enqueue` on the event's own stream and topic."""
     stream, topic = stream_and_topic(event)
-    return enqueue(session, stream, topic, event, flush=flush)
+    return enqueue(session, stream, topic, event)
+
+
+def enqueue_events(session: Session, events: Sequence[OutboundEvent]) -> None:
+    """:func:`enqueue_event` for each of ``events``, in order, in **one** ``INSERT``.
+
+    The rows are not returned (nor loaded into the session): the ingest writes
+    a fact's events this way, one statement instead of one per event. Their
+    ``seq`` follows the order of ``events``, as one stream's rows must be sent
+    in the order of their ``stream_seq``: SQLite, one writer, numbers a
+    multi-row ``VALUES`` in its order; on PostgreSQL the statement asks for the
+    keys in parameter order (SQLAlchemy's ``sort_by_parameter_order``, which
+    inserts from a ``SELECT … ORDER BY`` so the sequence is drawn in that
+    order; on SQLite it would fall back to a statement per row).
+    """
+    if not events:
+        return
+    now = datetime.now(UTC)
+    rows: list[dict[str, object]] = []
+    for event in events:
+        stream, topic = stream_and_topic(event)
+        stream_seq = _next_stream_seq(session, stream)
+        if "seq" in type(event).model_fields:
+            event = event.model_copy(update={"seq": stream_seq})
+        rows.append(
+            {
+                "stream": stream,
+                "stream_seq": stream_seq,
+                "topic": topic,
+                "payload": event.model_dump_json().encode(),
+                "created_at": now,
+            }
+        )
+    insert = sa.insert(OutboxMessage)
+    if session.get_bind().dialect.name != "sqlite":
+        insert = insert.returning(col(OutboxMessage.seq), sort_by_parameter_order=True)
+    session.execute(insert, rows)
