@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,28 @@ class _HeldMarks:
         return sa.update(table)
 
 
+@contextmanager
+def _publishing(
+    engine: Engine, workdir: Path, store: str
+) -> Iterator[tuple[_Phone, OutboxPublisher]]:
+    """A broker, a phone on ``store``'s outbound topics and a running publisher."""
+    port = free_port()
+    with start_mosquitto(workdir, port):
+        phone = _Phone(port, f"vitrine/v1/{store}/out/#")
+        assert phone.subscribed.wait(DEADLINE_S)
+        publisher = OutboxPublisher(
+            engine,
+            MqttTarget("127.0.0.1", port),
+            client_id=f"outbox-{uuid.uuid4().hex[:8]}",
+        )
+        publisher.start()
+        try:
+            yield phone, publisher
+        finally:
+            publisher.stop()
+            phone.close()
+
+
 def _commit_guidance(engine: Engine, n: int, shopper: str, store: str) -> int:
     with Session(engine) as db:
         row = enqueue_event(db, _guidance(n, shopper=shopper, store=store))
@@ -216,16 +239,7 @@ def test_a_new_row_is_sent_while_the_previous_rows_mark_is_being_written(
     monkeypatch.setattr(publisher_module, "sa", held)
     store = f"pipe-{uuid.uuid4().hex[:8]}"
     shopper = f"p-{uuid.uuid4().hex[:8]}"
-    port = free_port()
-    with start_mosquitto(tmp_path / "broker", port):
-        phone = _Phone(port, f"vitrine/v1/{store}/out/#")
-        assert phone.subscribed.wait(DEADLINE_S)
-        publisher = OutboxPublisher(
-            committed_engine,
-            MqttTarget("127.0.0.1", port),
-            client_id=f"outbox-{uuid.uuid4().hex[:8]}",
-        )
-        publisher.start()
+    with _publishing(committed_engine, tmp_path / "broker", store) as (phone, publisher):
         try:
             phone.want = 1
             first = _commit_guidance(committed_engine, 1, shopper, store)
@@ -244,8 +258,6 @@ def test_a_new_row_is_sent_while_the_previous_rows_mark_is_being_written(
                 assert row is not None and row.published_at is None  # still held
         finally:
             held.release.set()
-            publisher.stop()
-            phone.close()
     # Released, the marks are written: nothing is left to send again.
     with Session(committed_engine) as db:
         left = db.exec(
@@ -268,18 +280,8 @@ def test_a_row_committed_after_a_later_seq_was_sent_is_still_sent(
     if backend != "postgres":
         pytest.skip("SQLite serialises writers: seq order is commit order")
     store = f"hole-{uuid.uuid4().hex[:8]}"
-    port = free_port()
-    with start_mosquitto(tmp_path / "broker", port):
-        phone = _Phone(port, f"vitrine/v1/{store}/out/#")
-        assert phone.subscribed.wait(DEADLINE_S)
-        publisher = OutboxPublisher(
-            committed_engine,
-            MqttTarget("127.0.0.1", port),
-            client_id=f"outbox-{uuid.uuid4().hex[:8]}",
-        )
-        publisher.start()
-        try:
-            slow = Session(committed_engine)
+    with _publishing(committed_engine, tmp_path / "broker", store) as (phone, publisher):
+        with Session(committed_engine) as slow:
             early = enqueue_event(slow, _guidance(1, shopper="p-early", store=store))
             assert early.seq is not None  # taken, not committed
             phone.want = 1
@@ -290,10 +292,6 @@ def test_a_row_committed_after_a_later_seq_was_sent_is_still_sent(
             phone.enough.clear()
             phone.want = 2
             slow.commit()
-            slow.close()
             publisher.wake()
             assert phone.enough.wait(DEADLINE_S), "the row committed late was never sent"
             assert [json.loads(p)["shopper"] for p in phone.got] == ["p-late", "p-early"]
-        finally:
-            publisher.stop()
-            phone.close()
