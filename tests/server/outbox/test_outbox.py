@@ -280,18 +280,20 @@ def test_a_row_committed_after_a_later_seq_was_sent_is_still_sent(
     if backend != "postgres":
         pytest.skip("SQLite serialises writers: seq order is commit order")
     store = f"hole-{uuid.uuid4().hex[:8]}"
-    with _publishing(committed_engine, tmp_path / "broker", store) as (phone, publisher):
-        with Session(committed_engine) as slow:
-            early = enqueue_event(slow, _guidance(1, shopper="p-early", store=store))
-            assert early.seq is not None  # taken, not committed
-            phone.want = 1
-            late = _commit_guidance(committed_engine, 2, "p-late", store)
-            assert late > early.seq
-            publisher.wake()
-            assert phone.enough.wait(DEADLINE_S), "the later row was not sent"
-            phone.enough.clear()
-            phone.want = 2
-            slow.commit()
-            publisher.wake()
-            assert phone.enough.wait(DEADLINE_S), "the row committed late was never sent"
-            assert [json.loads(p)["shopper"] for p in phone.got] == ["p-late", "p-early"]
+    with (
+        _publishing(committed_engine, tmp_path / "broker", store) as (phone, publisher),
+        Session(committed_engine) as slow,
+    ):
+        early = enqueue_event(slow, _guidance(1, shopper="p-early", store=store))
+        assert early.seq is not None  # taken, not committed
+        phone.want = 1
+        late = _commit_guidance(committed_engine, 2, "p-late", store)
+        assert late > early.seq
+        publisher.wake()
+        assert phone.enough.wait(DEADLINE_S), "the later row was not sent"
+        phone.enough.clear()
+        phone.want = 2
+        slow.commit()
+        publisher.wake()
+        assert phone.enough.wait(DEADLINE_S), "the row committed late was never sent"
+        assert [json.loads(p)["shopper"] for p in phone.got] == ["p-late", "p-early"]
