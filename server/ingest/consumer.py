@@ -44,7 +44,7 @@ from server.ingest.service import (
 from vitrine.contracts.topics import TopicError, facts_subscription, parse_topic
 from vitrine.runtime.mqtt import ConnectionAcks, MqttTarget, make_client
 
-__all__ = ["FactConsumer", "is_fact_error", "is_retryable"]
+__all__ = ["FactConsumer", "ends_batch", "is_fact_error", "is_retryable"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,11 @@ FACT_DB_ERROR_ATTEMPTS = 3
 #: NO_MATCHING_SUBSCRIBERS, and acks only on the delivering connection,
 #: vitrine.runtime.mqtt.ConnectionAcks.)
 BATCH_MAX = 200
+
+#: The kinds of the shopper facts (``shopper_entered``, ``shopper_zone_changed``,
+#: ``shopper_dwelled``, ``shopper_left``; WIRE-FORMATS.md), the last segment of
+#: their topic: what a phone waits on.
+SHOPPER_FACT_PREFIX = "shopper_"
 
 #: (connection generation, mid, qos, topic, payload)
 _Work = tuple[int, int, int, str, bytes]
@@ -347,15 +352,27 @@ class FactConsumer:
         return is_retryable(exc)
 
 
+def ends_batch(topic: str) -> bool:
+    """A shopper fact closes the batch it is in: a phone is waiting for its guidance.
+
+    The facts waiting behind it go in the next transaction, so its commit (and
+    the outbox rows the phone and staff wait for) does not wait for theirs. The
+    facts *before* it still go first (a store's facts apply in arrival order),
+    and item facts — a store opening's burst — still batch up to the maximum.
+    """
+    return topic.rpartition("/")[2].startswith(SHOPPER_FACT_PREFIX)
+
+
 def _take_waiting(
     work: queue.Queue[_Work | None], first: _Work, limit: int
 ) -> tuple[list[_Work], bool]:
-    """``first`` and the facts already waiting behind it, up to ``limit``; never waits.
+    """``first`` and the facts already waiting behind it, up to ``limit`` or up to
+    and including a shopper fact (:func:`ends_batch`); never waits.
 
     Returns the batch and whether a stop marker (``None``) was taken.
     """
     batch = [first]
-    while len(batch) < limit:
+    while len(batch) < limit and not ends_batch(batch[-1][3]):
         try:
             item = work.get_nowait()
         except queue.Empty:

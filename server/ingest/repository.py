@@ -58,10 +58,11 @@ from server.models import (
     StoreVisit,
     Variant,
     VisitEngineState,
+    WebhookEndpoint,
     Zone,
 )
 from server.models.journeys import DeviceKind
-from server.webhooks.service import enqueue_interaction
+from server.webhooks.service import active_endpoints, enqueue_interaction
 from vitrine.contracts.events import OfferEvent, StaffAlertEvent, StaffTaskEvent
 from vitrine.contracts.facts import (
     Fact,
@@ -126,13 +127,23 @@ class Lookups:
     single fact gets a fresh one: the same code path, one fact long.
     """
 
-    __slots__ = ("_held", "_items", "_offers", "_processed", "_racks", "_variants", "_zones")
+    __slots__ = (
+        "_endpoints",
+        "_held",
+        "_items",
+        "_offers",
+        "_processed",
+        "_racks",
+        "_variants",
+        "_zones",
+    )
 
     def __init__(self) -> None:
         self._zones: dict[str, dict[str, ZoneInfo]] = {}
         self._racks: dict[tuple[str, str], bool] = {}
         self._variants: dict[str, Variant | None] = {}
         self._offers: tuple[OfferRule, ...] | None = None
+        self._endpoints: Sequence[WebhookEndpoint] | None = None
         #: EPC → the session's row (strongly held: the identity map is weak), or None.
         self._items: dict[str, Item | None] = {}
         #: event ids known processed; ``None`` while not preloaded (ask per fact).
@@ -207,6 +218,12 @@ class Lookups:
         if self._offers is None:
             self._offers = _offers(session)
         return self._offers
+
+    def webhook_endpoints(self, session: Session) -> Sequence[WebhookEndpoint]:
+        """The active webhook endpoints, read once per transaction (like the offers)."""
+        if self._endpoints is None:
+            self._endpoints = active_endpoints(session)
+        return self._endpoints
 
     def item(self, session: Session, epc: str) -> Item | None:
         if epc not in self._items:
@@ -560,27 +577,31 @@ def apply_decision(
     lookups = lookups if lookups is not None else Lookups()
     opened = decision.visit_open
     if opened is not None:
-        session.add(
-            StoreVisit(
-                id=opened.visit_id,
-                store_id=fact.store,
-                profile_id=opened.profile_id,
-                device_kind=DeviceKind(opened.device_kind),
-                footfall_hash=opened.footfall_hash,
-                started_at=opened.started_at,
-                entry_zone_id=opened.zone,
-                last_zone_id=opened.zone,
-            )
+        new_visit = StoreVisit(
+            id=opened.visit_id,
+            store_id=fact.store,
+            profile_id=opened.profile_id,
+            device_kind=DeviceKind(opened.device_kind),
+            footfall_hash=opened.footfall_hash,
+            started_at=opened.started_at,
+            entry_zone_id=opened.zone,
+            last_zone_id=opened.zone,
         )
+        session.add(new_visit)
         session.flush()
+        # Held, so the ``session.get`` below finds it without reading it back.
+        lookups.hold(new_visit)
     for visit in decision.visits:
         row = session.get(StoreVisit, visit.visit_id)
         if row is None:
             continue
         row.last_zone_id = visit.zone
-        state = session.get(VisitEngineState, visit.visit_id) or VisitEngineState(
-            visit_id=visit.visit_id
-        )
+        state: VisitEngineState | None = None
+        if opened is None or visit.visit_id != opened.visit_id:
+            # A visit opened by this decision has no engine state yet: not asked.
+            state = session.get(VisitEngineState, visit.visit_id)
+        if state is None:
+            state = VisitEngineState(visit_id=visit.visit_id)
         state.proximity_done = sorted(visit.proximity_done)
         state.tasks_done = sorted(visit.tasks_done)
         state.offers_sent = sorted(visit.offers_sent)
@@ -615,7 +636,7 @@ def apply_decision(
         )
         session.add(interaction)
         # Owed to the CRM webhooks in this same transaction.
-        enqueue_interaction(session, interaction, i.occurred_at)
+        enqueue_interaction(session, interaction, i.occurred_at, lookups.webhook_endpoints(session))
     for event in decision.events:
         if isinstance(event, StaffAlertEvent):
             profile_id = ctx.shopper.profile_id if ctx.shopper is not None else None

@@ -31,7 +31,7 @@ from sqlmodel import Session
 from server.engine import Decision, EngineSettings, decide
 from server.ingest.repository import Lookups, UnknownStoreError, apply_decision, load_context
 from server.models import ProcessedEvent
-from server.outbox import enqueue, enqueue_event
+from server.outbox import enqueue, enqueue_events
 from vitrine.contracts.app_token import DEFAULT_PERIOD_S
 from vitrine.contracts.facts import Fact, parse_fact
 from vitrine.contracts.ids import StoreId
@@ -113,8 +113,8 @@ def process_fact(
     # order the code adds them.
     flush = not (lookups.batched and _item_only(decision))
     apply_decision(session, fact, ctx, decision, lookups, flush=flush)
-    for event in decision.events:
-        enqueue_event(session, event)
+    # The fact's events in one statement (outbox rows reference no other row).
+    enqueue_events(session, decision.events)
     session.add(ProcessedEvent(consumer=CONSUMER, event_id=fact.event_id, processed_at=now))
     lookups.mark_processed(fact.event_id)
     if flush:

@@ -11,6 +11,6 @@
 from __future__ import annotations
 
 from server.outbox.publisher import OutboxPublisher
-from server.outbox.writer import enqueue, enqueue_event, stream_and_topic
+from server.outbox.writer import enqueue, enqueue_event, enqueue_events, stream_and_topic
 
-__all__ = ["OutboxPublisher", "enqueue", "enqueue_event", "stream_and_topic"]
+__all__ = ["OutboxPublisher", "enqueue", "enqueue_event", "enqueue_events", "stream_and_topic"]

@@ -9,6 +9,7 @@ misses one that did (the transactional-outbox pattern of ``server.outbox``).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
@@ -19,6 +20,7 @@ from server.models import ProfileInteraction, WebhookDelivery, WebhookEndpoint
 from server.webhooks.schemas import DeliveryPublic, EndpointCreated, EndpointIn, EndpointPublic
 
 __all__ = [
+    "active_endpoints",
     "create_endpoint",
     "delete_endpoint",
     "enqueue_interaction",
@@ -135,11 +137,25 @@ def interaction_body(row: ProfileInteraction) -> bytes:
     )
 
 
-def enqueue_interaction(session: Session, row: ProfileInteraction, now: datetime) -> int:
-    """Owe ``row`` to every active endpoint that wants its kind; in the caller's transaction."""
-    endpoints = session.exec(
-        select(WebhookEndpoint).where(col(WebhookEndpoint.active).is_(True))
-    ).all()
+def active_endpoints(session: Session) -> Sequence[WebhookEndpoint]:
+    """The endpoints that are owed deliveries (read once by a caller writing several rows)."""
+    return session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.active).is_(True))).all()
+
+
+def enqueue_interaction(
+    session: Session,
+    row: ProfileInteraction,
+    now: datetime,
+    endpoints: Sequence[WebhookEndpoint] | None = None,
+) -> int:
+    """Owe ``row`` to every active endpoint that wants its kind; in the caller's transaction.
+
+    ``endpoints``: :func:`active_endpoints` as the caller read them in this
+    transaction (the ingest reads them once for all the interactions it
+    writes); read here when not given.
+    """
+    if endpoints is None:
+        endpoints = active_endpoints(session)
     body: bytes | None = None
     owed = 0
     for endpoint in endpoints:

@@ -33,7 +33,7 @@ from sqlmodel import Session, col, select
 from server import migrate
 from server.db import make_engine
 from server.ingest import consumer as consumer_module
-from server.ingest.consumer import FactConsumer, _take_waiting
+from server.ingest.consumer import FactConsumer, _take_waiting, ends_batch
 from server.ingest.service import (
     CONSUMER,
     IngestConfig,
@@ -398,6 +398,28 @@ def _state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             )
             state[name] = sorted(tuple(map(repr, r)) for r in rows)
     return state
+
+
+def test_a_shopper_fact_ends_its_batch_and_item_facts_still_batch() -> None:
+    """A phone waits on the shopper fact's commit, not on the item facts behind it."""
+    store = StoreId("lyon-1")
+    item, shopper = fact_topic(store, "item_arrived"), fact_topic(store, "shopper_entered")
+    work: queue.Queue[tuple[int, int, int, str, bytes] | None] = queue.Queue()
+    for mid in range(2, 6):
+        work.put((0, mid, 1, item, b""))
+    work.put((0, 6, 1, shopper, b""))
+    for mid in range(7, 300):
+        work.put((0, mid, 1, item, b""))
+    batch, _ = _take_waiting(work, (0, 1, 1, item, b""), 200)
+    assert [w[1] for w in batch] == [1, 2, 3, 4, 5, 6]  # the facts before it still go first
+    first = work.get_nowait()
+    assert first is not None
+    batch, _ = _take_waiting(work, first, 200)
+    assert [w[1] for w in batch] == list(range(7, 207))  # the opening's burst: full batches
+    alone, _ = _take_waiting(work, (0, 0, 1, shopper, b""), 200)
+    assert [w[1] for w in alone] == [0]
+    assert ends_batch(fact_topic(store, "shopper_left"))
+    assert not ends_batch(fact_topic(store, "item_departed"))
 
 
 @settings(

@@ -6,11 +6,14 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -20,6 +23,7 @@ from sqlmodel import Session, col, select
 from server.ingest.service import IngestConfig, handle_fact_message
 from server.models import OutboxMessage
 from server.outbox import OutboxPublisher, enqueue_event, stream_and_topic
+from server.outbox import publisher as publisher_module
 from tests.server.ingest.support import DEADLINE_S, committed_engine_fixture, seed
 from tests.support.services import free_port, start_mosquitto
 from vitrine.contracts.events import GuidanceEvent, StaffTaskEvent, parse_outbound
@@ -174,3 +178,122 @@ def test_rows_committed_while_the_broker_is_down_are_published_when_it_returns(
             phone.close()
     finally:
         publisher.stop()
+
+
+class _HeldMarks:
+    """``sqlalchemy`` as the publisher module sees it, with ``update`` (the mark) held.
+
+    The mark's statement is built before its session touches the database, so
+    holding it here holds no connection and no lock (SQLite's writer lock
+    included): other writers commit freely meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self.marking = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(sa, name)
+
+    def update(self, table: Any) -> object:
+        self.marking.set()
+        self.release.wait(DEADLINE_S)
+        return sa.update(table)
+
+
+@contextmanager
+def _publishing(
+    engine: Engine, workdir: Path, store: str
+) -> Iterator[tuple[_Phone, OutboxPublisher]]:
+    """A broker, a phone on ``store``'s outbound topics and a running publisher."""
+    port = free_port()
+    with start_mosquitto(workdir, port):
+        phone = _Phone(port, f"vitrine/v1/{store}/out/#")
+        assert phone.subscribed.wait(DEADLINE_S)
+        publisher = OutboxPublisher(
+            engine,
+            MqttTarget("127.0.0.1", port),
+            client_id=f"outbox-{uuid.uuid4().hex[:8]}",
+        )
+        publisher.start()
+        try:
+            yield phone, publisher
+        finally:
+            publisher.stop()
+            phone.close()
+
+
+def _commit_guidance(engine: Engine, n: int, shopper: str, store: str) -> int:
+    with Session(engine) as db:
+        row = enqueue_event(db, _guidance(n, shopper=shopper, store=store))
+        db.commit()
+        assert row.seq is not None
+        return row.seq
+
+
+def test_a_new_row_is_sent_while_the_previous_rows_mark_is_being_written(
+    committed_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender does not wait for the previous rows' PUBACKs and marks (pipelined)."""
+    held = _HeldMarks()
+    monkeypatch.setattr(publisher_module, "sa", held)
+    store = f"pipe-{uuid.uuid4().hex[:8]}"
+    shopper = f"p-{uuid.uuid4().hex[:8]}"
+    with _publishing(committed_engine, tmp_path / "broker", store) as (phone, publisher):
+        try:
+            phone.want = 1
+            first = _commit_guidance(committed_engine, 1, shopper, store)
+            publisher.wake()
+            assert phone.enough.wait(DEADLINE_S), "the first row was not sent"
+            # Its PUBACK came; its mark is now being written (and held there).
+            assert held.marking.wait(DEADLINE_S), "the first row was never marked"
+            phone.enough.clear()
+            phone.want = 2
+            _commit_guidance(committed_engine, 2, shopper, store)
+            publisher.wake()
+            assert phone.enough.wait(DEADLINE_S), "the second row waited for the first's mark"
+            assert [parse_outbound(p).seq for p in phone.got] == [1, 2]
+            with Session(committed_engine) as db:
+                row = db.get(OutboxMessage, first)
+                assert row is not None and row.published_at is None  # still held
+        finally:
+            held.release.set()
+    # Released, the marks are written: nothing is left to send again.
+    with Session(committed_engine) as db:
+        left = db.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.topic).contains(store))
+            .where(col(OutboxMessage.published_at).is_(None))
+        ).all()
+    assert left == []
+
+
+def test_a_row_committed_after_a_later_seq_was_sent_is_still_sent(
+    committed_engine: Engine, backend: str, tmp_path: Path
+) -> None:
+    """PostgreSQL hands out ``seq`` at insert: a row may commit after a higher one was sent.
+
+    The sender skips what it handed to the broker rather than reading after the
+    last seq it sent, so that row is found (docs/database.md, docs/engine.md).
+    SQLite has one writer at a time, so there a lower seq never commits later.
+    """
+    if backend != "postgres":
+        pytest.skip("SQLite serialises writers: seq order is commit order")
+    store = f"hole-{uuid.uuid4().hex[:8]}"
+    with (
+        _publishing(committed_engine, tmp_path / "broker", store) as (phone, publisher),
+        Session(committed_engine) as slow,
+    ):
+        early = enqueue_event(slow, _guidance(1, shopper="p-early", store=store))
+        assert early.seq is not None  # taken, not committed
+        phone.want = 1
+        late = _commit_guidance(committed_engine, 2, "p-late", store)
+        assert late > early.seq
+        publisher.wake()
+        assert phone.enough.wait(DEADLINE_S), "the later row was not sent"
+        phone.enough.clear()
+        phone.want = 2
+        slow.commit()
+        publisher.wake()
+        assert phone.enough.wait(DEADLINE_S), "the row committed late was never sent"
+        assert [json.loads(p)["shopper"] for p in phone.got] == ["p-late", "p-early"]
