@@ -218,10 +218,20 @@ class OutboxPublisher:
 
     # -- the marker -----------------------------------------------------------------------
 
-    def _collect_acked(self) -> None:
-        """Move the PUBACKed rows at the head of the send order to ``_to_mark`` (under lock)."""
-        while self._inflight and self._inflight[0][1].is_published():
+    def _collect_acked(self) -> bool:
+        """Move the PUBACKed rows at the head of the send order to ``_to_mark`` (under
+        lock); ``True`` if the head is one paho refused."""
+        while self._inflight:
+            try:
+                if not self._inflight[0][1].is_published():
+                    return False
+            except (ValueError, RuntimeError):
+                # Paho refused it (published in the instant between the socket
+                # closing and on_disconnect): it raises here for good and is never
+                # acked, so it and the rows after it must be sent again.
+                return True
             self._to_mark.append(self._inflight.popleft()[0])
+        return False
 
     def _mark_loop(self) -> None:
         while True:
@@ -240,15 +250,16 @@ class OutboxPublisher:
     def mark_once(self) -> int:
         """Write ``published_at`` of the rows the broker acknowledged; returns how many."""
         with self._lock:
-            self._collect_acked()
+            refused = self._collect_acked()
             acked = list(self._to_mark)
             late = (
                 bool(self._inflight)
                 and self._connected.is_set()
                 and time.monotonic() - self._inflight[0][2] > PUBACK_TIMEOUT_S
             )
-        if late:
-            log.warning("outbox PUBACK overdue; sending the unacknowledged rows again")
+        if late or refused:
+            if late:
+                log.warning("outbox PUBACK overdue; sending the unacknowledged rows again")
             self._rewind.set()
             self._wake.set()
         if not acked:

@@ -297,3 +297,43 @@ def test_a_row_committed_after_a_later_seq_was_sent_is_still_sent(
         publisher.wake()
         assert phone.enough.wait(DEADLINE_S), "the row committed late was never sent"
         assert [json.loads(p)["shopper"] for p in phone.got] == ["p-late", "p-early"]
+
+
+class _RefusingClient:
+    """Paho's answer to a publish in the instant the connection drops: rc NO_CONN
+    (its ``is_published`` then raises for good); every later publish is taken."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, mqtt.MQTTMessageInfo]] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> mqtt.MQTTMessageInfo:
+        info = mqtt.MQTTMessageInfo(len(self.sent) + 1)
+        if not self.sent:
+            info.rc = mqtt.MQTT_ERR_NO_CONN
+        self.sent.append((topic, info))
+        return info
+
+
+def test_a_publish_paho_refused_is_sent_again_instead_of_wedging_the_publisher(
+    committed_engine: Engine,
+) -> None:
+    store = f"refused-{uuid.uuid4().hex[:8]}"
+    seq = _commit_guidance(committed_engine, 1, f"p-{uuid.uuid4().hex[:8]}", store)
+    publisher = OutboxPublisher(
+        committed_engine, MqttTarget("127.0.0.1", 1), client_id=f"outbox-{uuid.uuid4().hex[:8]}"
+    )
+    client = _RefusingClient()
+    publisher._client = client  # type: ignore[assignment]
+    publisher._connected.set()
+    assert publisher.drain_once() >= 1  # refused by paho
+    assert publisher.mark_once() == 0  # was: RuntimeError in every round, for good
+    assert publisher.drain_once() >= 1  # sent again
+    mine = [info for topic, info in client.sent if store in topic]
+    assert len(mine) == 2
+    mine[1]._set_as_published()  # its PUBACK
+    for _, info in client.sent[len(mine) :]:
+        info._set_as_published()
+    assert publisher.mark_once() >= 1
+    with Session(committed_engine) as db:
+        row = db.get(OutboxMessage, seq)
+        assert row is not None and row.published_at is not None
