@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,9 +51,8 @@ def postgres_database(postgres_url: str) -> Iterator[Callable[[], str]]:
     try:
         yield make
     finally:
-        with admin.connect() as conn:
-            for name in made:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in made:
+            _drop_database(admin, name)
         admin.dispose()
 
 
@@ -78,6 +78,21 @@ def postgres_url() -> Iterator[str]:
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_database(admin, name)
         admin.dispose()
+
+
+def _drop_database(admin: sa.Engine, name: str) -> None:
+    """``DROP DATABASE … WITH (FORCE)``, tried again for a few seconds: it refuses
+    ("must be a member of the role whose process is being terminated") while an
+    autovacuum worker, which has no role, is at work in it. scripts/setup grants
+    pg_signal_backend, which lets the drop end such a worker at once."""
+    for attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except sa.exc.ProgrammingError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)

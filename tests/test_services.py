@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.services import Broker
+from tests.support.services import Broker, start_mosquitto
 
 
 @pytest.mark.mqtt
@@ -52,3 +53,22 @@ def test_postgres_database_is_ours(postgres_url: str) -> None:
             .startswith("vitrine_test_")
         )
     engine.dispose()
+
+
+@pytest.mark.mqtt
+def test_the_local_broker_saves_its_state_in_a_directory_only_its_starter_can_reach(
+    tmp_path: Path,
+) -> None:
+    """pytest's directories are 0700; as root, Mosquitto used to drop to its own user
+    and fail every save there, so a restart lost every session (the outbox test
+    that restarts its broker failed 1 run in 10)."""
+    workdir = tmp_path / "broker"
+    with start_mosquitto(workdir) as broker:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        client.publish("state/kept", b"1", qos=1, retain=True).wait_for_publish(5)
+        client.loop_stop()
+        client.disconnect()
+    assert (workdir / "mosquitto.db").is_file(), (workdir / "mosquitto.log").read_text()
+    assert "Permission denied" not in (workdir / "mosquitto.log").read_text()

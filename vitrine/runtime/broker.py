@@ -7,6 +7,7 @@ port) and the file locations are replaced.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -72,6 +73,13 @@ def local_broker_config(port: int, workdir: Path, source: Path = DEFAULT_CONFIG)
         elif key == "persistence_location":
             line = f"persistence_location {workdir}/"
         lines.append(line)
+    if os.geteuid() == 0:
+        # Started as root, Mosquitto drops to the `mosquitto` user, which cannot
+        # write a workdir under root's 0700 directories (pytest's, a root demo's):
+        # every autosave and the save at SIGTERM then failed ("Permission
+        # denied"), so a restart lost every session. This broker listens on
+        # loopback for local runs and tests; it keeps the starting user.
+        lines.append("user root")
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
