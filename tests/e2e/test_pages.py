@@ -260,7 +260,7 @@ def test_the_shopper_count_is_read_again_when_someone_arrives(
     deadline = time.monotonic() + 5
     # Settled: the map read at load and on connecting, the alert list read on connecting.
     while time.monotonic() < deadline and (len(map_reads) < 2 or not list_reads):
-        time.sleep(0.05)
+        page.wait_for_timeout(50)  # not time.sleep: sync Playwright runs handlers only in its calls
     # The lists read on connecting are on screen: their cards are not fresh arrivals.
     expect(page.locator("body[data-lists-shown]")).to_be_attached(timeout=LIVE_MS)
     seen = page.get_by_test_id("arrival-card").evaluate_all("cs => cs.map(c => c.dataset.visit)")
@@ -273,7 +273,7 @@ def test_the_shopper_count_is_read_again_when_someone_arrives(
     expect(fresh.first).to_be_visible(timeout=60_000)
     deadline = time.monotonic() + LIVE_MS / 1000
     while time.monotonic() < deadline and len(map_reads) == before:
-        time.sleep(0.05)
+        page.wait_for_timeout(50)  # a time.sleep here never let on_response run
     assert len(map_reads) > before, "an arrival did not re-read the shopper count"
     expect(page.locator("#map p")).to_have_text(re.compile(r"^[1-9]\d* shoppers in store"))
     context.close()

@@ -241,10 +241,12 @@ def test_a_shopper_who_viewed_online_is_guided_in_store_and_the_journey_is_recor
         # The exit: at 6x the phones cross the exit zone in well under the gateway's
         # exit_confirm_s (wall clock), so each visit is closed by the safety net,
         # left_timeout_s of silence after the walk's last report.
-        def closed() -> bool:
+        def closed() -> bool:  # every visit: the others' last reports may come later
             with Session(engine) as s:
-                visit = s.exec(select(StoreVisit).where(StoreVisit.profile_id == everyone)).first()
-                return visit is not None and visit.ended_at is not None
+                visits = s.exec(select(StoreVisit)).all()
+                return any(v.profile_id == everyone for v in visits) and all(
+                    v.ended_at is not None for v in visits
+                )
 
         group.wait_until(ingest, closed, timeout_s=PipelineRules().shoppers.left_timeout_s + 30)
         seen = out.drain()
@@ -291,9 +293,6 @@ def test_a_shopper_who_viewed_online_is_guided_in_store_and_the_journey_is_recor
     assert closing["visit_id"] == visit_of[everyone]
     assert closing["tried_on"] >= 1 and closing["bought"] >= 1, closing
     assert 0 < closing["duration_s"] <= DURATION_S, closing
-    # Every visit is closed: the one without consent too (footfall), none left open.
-    with Session(engine) as s:
-        assert all(v.ended_at is not None for v in s.exec(select(StoreVisit)).all())
 
     # -- the journey: tried on in a fitting room, bought at the till, on the timeline and funnel.
     with Session(engine) as s:
