@@ -176,7 +176,7 @@ class OutboxPublisher:
             self._rewind.clear()
             self._take_back_unacked()
         with self._lock:
-            handed = sorted(self._handed)
+            handed = list(self._handed)  # NOT IN needs no order
         room = MAX_HANDED - len(handed)
         if room <= 0:
             return 0

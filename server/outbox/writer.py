@@ -85,21 +85,23 @@ def _cached_seqs(session: Session) -> dict[str, int] | None:
     return cached[1]
 
 
+def _numbered(session: Session, stream: str, event: BaseModel) -> tuple[int, bytes]:
+    """The stream's next number and the payload: the event with ``seq`` set to it
+    when the event has a ``seq`` field (a client resumes from the last it saw)."""
+    stream_seq = _next_stream_seq(session, stream)
+    if "seq" in type(event).model_fields:
+        event = event.model_copy(update={"seq": stream_seq})
+    return stream_seq, event.model_dump_json().encode()
+
+
 def enqueue(session: Session, stream: str, topic: str, event: BaseModel) -> OutboxMessage:
     """Add ``event`` to the outbox in ``session``'s transaction; returns the row.
 
     The payload is the event with ``seq`` set to the stream's next number (when
     the event has a ``seq`` field), so a client can resume from the last it saw.
     """
-    stream_seq = _next_stream_seq(session, stream)
-    if "seq" in type(event).model_fields:
-        event = event.model_copy(update={"seq": stream_seq})
-    row = OutboxMessage(
-        stream=stream,
-        stream_seq=stream_seq,
-        topic=topic,
-        payload=event.model_dump_json().encode(),
-    )
+    stream_seq, payload = _numbered(session, stream, event)
+    row = OutboxMessage(stream=stream, stream_seq=stream_seq, topic=topic, payload=payload)
     session.add(row)
     session.flush()
     return row
@@ -129,15 +131,13 @@ def enqueue_events(session: Session, events: Sequence[OutboundEvent]) -> None:
     rows: list[dict[str, object]] = []
     for event in events:
         stream, topic = stream_and_topic(event)
-        stream_seq = _next_stream_seq(session, stream)
-        if "seq" in type(event).model_fields:
-            event = event.model_copy(update={"seq": stream_seq})
+        stream_seq, payload = _numbered(session, stream, event)
         rows.append(
             {
                 "stream": stream,
                 "stream_seq": stream_seq,
                 "topic": topic,
-                "payload": event.model_dump_json().encode(),
+                "payload": payload,
                 "created_at": now,
             }
         )

@@ -42,6 +42,7 @@ from sqlmodel import Session
 
 from server import migrate
 from server.db import make_engine
+from tests.server.ingest.support import committed_engine_fixture
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -103,3 +104,12 @@ def fresh_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def committed_engine(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A database per module and backend for code that commits through its own
+    sessions (the ingest, the outbox publisher, webhooks)."""
+    yield from committed_engine_fixture(backend, request, tmp_path_factory)

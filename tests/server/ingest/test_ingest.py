@@ -38,7 +38,6 @@ from server.outbox import OutboxPublisher
 from tests.server.ingest.support import (
     DEADLINE_S,
     Seeded,
-    committed_engine_fixture,
     database_text,
     listen,
     publish,
@@ -57,14 +56,6 @@ from vitrine.contracts.facts import (
 from vitrine.contracts.ids import DeviceToken, Epc, GatewayId, Gtin, StoreId
 from vitrine.contracts.topics import fact_topic, facts_subscription
 from vitrine.runtime.mqtt import MqttTarget
-
-
-@pytest.fixture(scope="module")
-def committed_engine(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    yield from committed_engine_fixture(backend, request, tmp_path_factory)
-
 
 Start = Callable[[str], FactConsumer]
 

@@ -3,10 +3,8 @@ click & collect orders in the staff alert, and every item observation (EPCIS per
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -16,20 +14,13 @@ from server.epcis.service import export_observations
 from server.ingest.service import IngestConfig, process_fact
 from server.privacy.service import purge
 from server.stores.pickups import PickupIn, add_pickup, collect_pickup
-from tests.server.ingest.support import Seeded, committed_engine_fixture, seed
+from tests.server.ingest.support import Seeded, seed
 from vitrine.contracts.events import StaffAlertEvent
 from vitrine.contracts.facts import Fact, ItemMoved, ShopperEntered, ShopperZoneChanged
 from vitrine.contracts.facts import make_event_id as eid
 from vitrine.contracts.ids import Epc, GatewayId, Gtin, StoreId
 
 CONFIG = IngestConfig(footfall_key=b"k")
-
-
-@pytest.fixture(scope="module")
-def committed_engine(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    yield from committed_engine_fixture(backend, request, tmp_path_factory)
 
 
 def _apply(engine: Engine, fact: Fact) -> Decision:

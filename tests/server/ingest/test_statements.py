@@ -8,11 +8,9 @@ to the last ``INSERT`` (the commit is not a cursor statement).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -20,7 +18,7 @@ from sqlmodel import Session
 from server.ingest.service import IngestConfig, handle_fact_message
 from server.installs.token_index import resolve_install
 from server.models import OutboxMessage
-from tests.server.ingest.support import committed_engine_fixture, seed
+from tests.server.ingest.support import seed
 from vitrine.contracts.facts import (
     Fact,
     ShopperEntered,
@@ -42,13 +40,6 @@ CONFIG = IngestConfig(footfall_key=b"k")
 ARRIVAL_MAX = 25
 #: Her zone change to the fitting room (unchanged at 17: a guard only).
 ZONE_CHANGE_MAX = 17
-
-
-@pytest.fixture(scope="module")
-def committed_engine(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    yield from committed_engine_fixture(backend, request, tmp_path_factory)
 
 
 class Statements:

@@ -24,7 +24,7 @@ from server.ingest.service import IngestConfig, handle_fact_message
 from server.models import OutboxMessage
 from server.outbox import OutboxPublisher, enqueue_event, stream_and_topic
 from server.outbox import publisher as publisher_module
-from tests.server.ingest.support import DEADLINE_S, committed_engine_fixture, seed
+from tests.server.ingest.support import DEADLINE_S, seed
 from tests.support.services import free_port, start_mosquitto
 from vitrine.contracts.events import GuidanceEvent, StaffTaskEvent, parse_outbound
 from vitrine.contracts.facts import ShopperEntered, dump_fact, make_event_id
@@ -75,13 +75,6 @@ def test_a_rolled_back_transaction_announces_nothing(session: Session) -> None:
     nested.rollback()
     stream, _ = stream_and_topic(stream_event)
     assert session.exec(select(OutboxMessage).where(OutboxMessage.stream == stream)).all() == []
-
-
-@pytest.fixture(scope="module")
-def committed_engine(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    yield from committed_engine_fixture(backend, request, tmp_path_factory)
 
 
 class _Phone:

@@ -31,7 +31,7 @@ from server.webhooks import service
 from server.webhooks.schemas import EndpointIn
 from server.webhooks.signing import sign, verify
 from server.webhooks.worker import WebhookSettings, WebhookWorker, backoff
-from tests.server.ingest.support import Seeded, committed_engine_fixture, seed
+from tests.server.ingest.support import Seeded, seed
 from tests.server.ingest_web.support import SECRET as TOKEN_KEY
 from tests.server.ingest_web.support import bearer
 from vitrine.contracts.facts import ShopperEntered, make_event_id
@@ -41,13 +41,6 @@ SECRET = "whsec-test-0123456789abcdef"
 FAST = WebhookSettings(
     base_delay=timedelta(seconds=10), max_delay=timedelta(seconds=40), max_attempts=4
 )
-
-
-@pytest.fixture(scope="module")
-def committed_engine(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    yield from committed_engine_fixture(backend, request, tmp_path_factory)
 
 
 @dataclass
